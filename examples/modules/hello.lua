@@ -1,0 +1,6 @@
+-- hello.lua
+local hello = {}
+hello.world = function()
+  print("Hello World")
+end
+return hello

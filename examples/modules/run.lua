@@ -1,0 +1,3 @@
+-- run.lua
+local hello = require('hello')
+hello.world()

@@ -1,0 +1,133 @@
+--[[
+Bootstrap: the first Lua that runs. Rust loads this file with the `native` table and
+gets back the hooks the loop needs:
+
+  trampoline(fn, ...)  body of every pooled coroutine: runs fn under xpcall
+  uncaught(message)    reports an error that escaped a coroutine
+  main(job)            runs -l libs, -e code, the script and/or the REPL
+  finish()             emits process 'exit' and ends the process
+
+It also installs the globals: `require` (bound to the current directory), `p`, and
+lazily `process`, `setTimeout` & co.
+]]
+
+local native = ...
+local DONE = native.DONE
+-- lua_lib modules reach the Rust side through require('_native').
+package.loaded._native = native
+
+local loader = loadstring(native.lua_lib("require"), "@lua_lib/require.lua")(native)
+local require = loader.make_require(native.cwd() or ".", false)
+_G.require = require
+
+-- Globals loaded on first use, so a script that never prints pays nothing for `p`.
+local lazy = {
+  process = function() return require('process') end,
+  p = function() return require('pretty-print').prettyPrint end,
+  setTimeout = function() return require('timer').setTimeout end,
+  setInterval = function() return require('timer').setInterval end,
+  clearTimeout = function() return require('timer').clearTimeout end,
+  clearInterval = function() return require('timer').clearInterval end,
+  setImmediate = function() return require('timer').setImmediate end,
+}
+setmetatable(_G, {
+  __index = function(t, key)
+    local make = lazy[key]
+    if make then
+      local value = make()
+      rawset(t, key, value)
+      return value
+    end
+  end,
+})
+
+local exiting = false
+local exit
+
+-- process.exit with the 'exit' event, without loading `process` if nobody did.
+function exit(code)
+  if exiting then native.exit(code) end
+  exiting = true
+  local process = rawget(_G, "process")
+  if process then
+    process.exitCode = code
+    process:emit('exit', code)
+  end
+  io.stdout:flush()
+  native.exit(code)
+end
+
+-- process.exit goes through here too, so 'exit' is emitted exactly once.
+native.process_exit = exit
+
+local handling = false
+
+-- An error nobody caught: 'uncaughtException' listeners get it; otherwise print the
+-- traceback and exit with 255 (after 'exit', unlike luvit).
+local function uncaught(value, traceback)
+  local process = rawget(_G, "process")
+  if not handling and process and process:listenerCount('uncaughtException') > 0 then
+    handling = true
+    local ok, err = pcall(process.emit, process, 'uncaughtException', value)
+    handling = false
+    if ok then return end
+    traceback = traceback .. "\n(and then in an uncaughtException listener)\n" .. tostring(err)
+  end
+  io.stdout:flush()
+  io.stderr:write("Uncaught exception:\n", traceback, "\n")
+  exit(255)
+end
+
+local function capture(err)
+  local message = type(err) == "string" and err or tostring(err)
+  return { value = err, traceback = debug.traceback(message, 2) }
+end
+
+-- Every callback the loop runs goes through here, in its own (pooled) coroutine.
+local function trampoline(fn, ...)
+  local ok, e = xpcall(fn, capture, ...)
+  if not ok then uncaught(e.value, e.traceback) end
+  return DONE
+end
+
+local function main(job)
+  for _, lib in ipairs(job.libs or {}) do
+    require(lib)
+  end
+  if job.eval then
+    local fn = loadstring("return " .. job.eval, "=(command line)")
+    local err
+    if not fn then
+      fn, err = loadstring(job.eval, "=(command line)")
+      if not fn then error(err, 0) end
+    end
+    local results = { fn() }
+    local n = 0
+    for i in pairs(results) do if i > n then n = i end end
+    if n > 0 then
+      local dump = require('pretty-print').dump
+      local out = {}
+      for i = 1, n do out[i] = dump(results[i]) end
+      print(table.concat(out, "\t"))
+    end
+  end
+  if job.script then
+    loader.run_main(job.script)
+  end
+  if job.repl then
+    require('repl').start()
+  end
+end
+
+local function finish()
+  local process = rawget(_G, "process")
+  exit(process and process.exitCode or 0)
+end
+
+return {
+  trampoline = trampoline,
+  uncaught = function(message) uncaught(message, message) end,
+  main = main,
+  finish = finish,
+  exit = exit,
+}

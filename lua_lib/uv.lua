@@ -1,0 +1,145 @@
+--[[
+uv: the event loop as luv shows it: handles are userdata with methods, and the
+functions have luv's names (uv.timer_start(t, ...) is t:start(...)).
+
+  local uv = require('uv')
+  local t = uv.new_timer()
+  uv.timer_start(t, 100, 0, function()
+    print("fired after 100 ms")
+    uv.close(t)
+  end)
+
+  -- Coroutine style (inside any callback or the main script):
+  local data = uv.co_read(sock)   -- suspends until data, nil at EOF
+
+I/O failures return nil, "ECODE: message", "ECODE"; misuse raises.
+
+The loop runs by itself after the main script, so uv.run() has nothing to do and
+returns at once; uv.stop() ends the loop after the current phase.
+]]
+
+local native = require('_native')
+
+local WAIT = native.WAIT
+local yield = coroutine.yield
+
+local uv = {
+  WAIT = WAIT,
+  new_timer = native.new_timer,
+  new_tcp = native.new_tcp,
+  new_tty = native.new_tty,
+  guess_handle = native.guess_handle,
+  now = native.now,
+  update_time = native.update_time,
+  hrtime = native.hrtime,
+  stop = native.stop,
+}
+
+function uv.run()
+  return false
+end
+
+function uv.walk(callback)
+  for _, handle in ipairs(native.handles()) do
+    callback(handle)
+  end
+end
+
+-- luv function name -> handle method name
+local methods = {
+  close = "close",
+  is_active = "is_active",
+  is_closing = "is_closing",
+  ref = "ref",
+  unref = "unref",
+  has_ref = "has_ref",
+  handle_get_type = "get_type",
+  timer_start = "start",
+  timer_stop = "stop",
+  timer_again = "again",
+  timer_get_repeat = "get_repeat",
+  timer_set_repeat = "set_repeat",
+  timer_get_due_in = "get_due_in",
+  tcp_bind = "bind",
+  listen = "listen",
+  accept = "accept",
+  tcp_connect = "connect",
+  read_start = "read_start",
+  read_stop = "read_stop",
+  write = "write",
+  shutdown = "shutdown",
+  stream_get_write_queue_size = "write_queue_size",
+  tcp_nodelay = "nodelay",
+  tcp_keepalive = "keepalive",
+  tcp_getsockname = "getsockname",
+  tcp_getpeername = "getpeername",
+}
+
+for name, method in pairs(methods) do
+  uv[name] = function(handle, ...)
+    if type(handle) ~= "userdata" then
+      error("uv." .. name .. ": argument #1 must be a handle, got " .. type(handle), 2)
+    end
+    return handle[method](handle, ...)
+  end
+end
+
+-- Coroutine style ---------------------------------------------------------------
+-- This is the one place where Lua yields for I/O. A binding either answers now or
+-- registers the running coroutine and returns WAIT; then we yield until the loop
+-- resumes us.
+
+local function running()
+  local co, main = coroutine.running()
+  if co == nil or main then
+    error("this call suspends the caller and must run inside a coroutine", 3)
+  end
+  return co
+end
+
+-- For calls that can simply be retried (read, accept): a stray wake-up just retries.
+local function retry(handle, method)
+  running()
+  while true do
+    local a, b, c = handle[method](handle)
+    if a ~= WAIT then return a, b, c end
+    yield()
+  end
+end
+
+-- For calls that complete once (connect, write, shutdown): the loop resumes us with
+-- the outcome, (err, code) on failure.
+local function complete(handle, method, ...)
+  local co = running()
+  local n = select("#", ...)
+  local args = { ... }
+  args[n + 1] = co
+  local ok, err, code = handle[method](handle, unpack(args, 1, n + 1))
+  if ok == WAIT then
+    err, code = yield()
+    if err then return nil, err, code end
+    return true
+  end
+  return ok, err, code
+end
+
+-- Next chunk of data, nil at EOF, or nil, err, code.
+function uv.co_read(handle) return retry(handle, "try_read") end
+-- Next accepted connection (a new tcp handle).
+function uv.co_accept(server) return retry(server, "try_accept") end
+function uv.co_connect(handle, host, port) return complete(handle, "connect", host, port) end
+-- Returns once the data is handed to the kernel.
+function uv.co_write(handle, data) return complete(handle, "write", data) end
+function uv.co_shutdown(handle) return complete(handle, "shutdown") end
+
+-- Suspends the running coroutine for `ms` milliseconds.
+function uv.sleep(ms)
+  local co = running()
+  local t = native.new_timer()
+  t:start(ms, 0, co)
+  -- The timer stays active until it fires, so a stray resume just waits again.
+  repeat yield() until not t:is_active()
+  t:close()
+end
+
+return uv

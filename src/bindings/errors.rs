@@ -1,0 +1,81 @@
+//! I/O errors at the Lua surface: `nil, "ECODE: message", "ECODE"`, as luv returns them.
+
+use mlua::{IntoLuaMulti, Lua, MultiValue, Result, Value};
+
+/// The libuv-style code for an OS error number.
+pub fn code_name(errno: i32) -> &'static str {
+    match errno {
+        libc::EADDRINUSE => "EADDRINUSE",
+        libc::EADDRNOTAVAIL => "EADDRNOTAVAIL",
+        libc::ECONNREFUSED => "ECONNREFUSED",
+        libc::ECONNRESET => "ECONNRESET",
+        libc::ECONNABORTED => "ECONNABORTED",
+        libc::EPIPE => "EPIPE",
+        libc::ETIMEDOUT => "ETIMEDOUT",
+        libc::EACCES => "EACCES",
+        libc::EPERM => "EPERM",
+        libc::EAFNOSUPPORT => "EAFNOSUPPORT",
+        libc::EAGAIN => "EAGAIN",
+        libc::EBADF => "EBADF",
+        libc::EINVAL => "EINVAL",
+        libc::ENOTCONN => "ENOTCONN",
+        libc::EISCONN => "EISCONN",
+        libc::EHOSTUNREACH => "EHOSTUNREACH",
+        libc::ENETUNREACH => "ENETUNREACH",
+        libc::ENOENT => "ENOENT",
+        libc::EMFILE => "EMFILE",
+        libc::ENFILE => "ENFILE",
+        libc::ENOBUFS => "ENOBUFS",
+        libc::ECANCELED => "ECANCELED",
+        libc::EALREADY => "EALREADY",
+        libc::EINPROGRESS => "EINPROGRESS",
+        libc::ENOTSOCK => "ENOTSOCK",
+        libc::EISDIR => "EISDIR",
+        libc::ENOTDIR => "ENOTDIR",
+        libc::EEXIST => "EEXIST",
+        libc::EIO => "EIO",
+        _ => "EIO",
+    }
+}
+
+/// The code and a lower-case message for any io::Error.
+pub fn describe(e: &std::io::Error) -> (&'static str, String) {
+    let code = match e.raw_os_error() {
+        Some(n) => code_name(n),
+        None => match e.kind() {
+            std::io::ErrorKind::InvalidInput => "EINVAL",
+            std::io::ErrorKind::TimedOut => "ETIMEDOUT",
+            std::io::ErrorKind::UnexpectedEof => "EOF",
+            _ => "EIO",
+        },
+    };
+    let mut msg = e.to_string();
+    if let Some(i) = msg.find(" (os error") {
+        msg.truncate(i);
+    }
+    if let Some(first) = msg.get(..1) {
+        msg = first.to_lowercase() + &msg[1..];
+    }
+    (code, msg)
+}
+
+/// `nil, "ECODE: message", "ECODE"`.
+pub fn io_error_values(lua: &Lua, e: &std::io::Error) -> Result<MultiValue> {
+    let (code, msg) = describe(e);
+    error_values(lua, code, &msg)
+}
+
+pub fn error_values(lua: &Lua, code: &str, msg: &str) -> Result<MultiValue> {
+    (Value::Nil, format!("{code}: {msg}"), code.to_string()).into_lua_multi(lua)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn describes_os_errors_like_libuv() {
+        let e = std::io::Error::from_raw_os_error(libc::ECONNREFUSED);
+        assert_eq!(describe(&e), ("ECONNREFUSED", "connection refused".to_string()));
+    }
+}

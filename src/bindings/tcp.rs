@@ -1,0 +1,411 @@
+//! TCP handles: `uv.new_tcp()`, then bind + listen + accept, or connect; read and write.
+//!
+//! Every method has the same shape: check the arguments, make the non-blocking syscall,
+//! then return the result now or register who to wake and return `uv.WAIT`.
+//!
+//! Two styles share this code:
+//! - luv's callbacks: `listen(backlog, cb)`, `read_start(cb)`, `write(data, cb)`;
+//! - coroutines: `try_accept()` and `try_read()` return `uv.WAIT` after registering the
+//!   running coroutine, which the Lua wrapper then yields; `connect`, `write` and
+//!   `shutdown` take the coroutine itself in place of a callback.
+
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use mlua::{AnyUserData, IntoLuaMulti, Lua, MultiValue, Result, UserDataMethods, Value};
+
+use super::errors::{error_values, io_error_values};
+use super::handle::LuvHandle;
+use crate::event_loop::handle::{HandleId, Kind, Socket, Tcp, Waker, WriteReq};
+use crate::event_loop::io::waker_from;
+use crate::event_loop::scheduler::wait_marker;
+use crate::event_loop::{LoopState, SharedState, Task};
+
+pub fn new_tcp(lua: &Lua, state: &SharedState) -> Result<AnyUserData> {
+    let id = state.borrow_mut().handles.insert(Kind::Tcp(Box::new(Tcp::new())));
+    LuvHandle::new(lua, state, id, "tcp")
+}
+
+fn tcp<'a>(st: &'a mut LoopState, this: &LuvHandle, method: &str) -> Result<&'a mut Tcp> {
+    tcp_by_id(st, this.id, this.kind, method)
+}
+
+fn tcp_by_id<'a>(st: &'a mut LoopState, id: HandleId, kind: &str, method: &str) -> Result<&'a mut Tcp> {
+    match st.handles.get_mut(id).map(|h| &mut h.kind) {
+        Some(Kind::Tcp(t)) => Ok(t),
+        Some(_) => Err(mlua::Error::runtime(format!("{method}: expected a tcp handle, got {kind}"))),
+        None => Err(mlua::Error::runtime(format!("{method}: handle is closed"))),
+    }
+}
+
+/// An address from Lua: an IP literal (v4 or v6) or "localhost".
+pub fn parse_addr(method: &str, host: &str, port: u16) -> Result<SocketAddr> {
+    let ip: IpAddr = match host {
+        "localhost" => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        "*" => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        h => h.parse().map_err(|_| {
+            mlua::Error::runtime(format!("{method}: host must be an IP address, got {h:?}"))
+        })?,
+    };
+    Ok(SocketAddr::new(ip, port))
+}
+
+fn port_arg(method: &str, port: f64) -> Result<u16> {
+    if port.fract() != 0.0 || !(0.0..=65535.0).contains(&port) {
+        return Err(mlua::Error::runtime(format!("{method}: port must be an integer from 0 to 65535, got {port}")));
+    }
+    Ok(port as u16)
+}
+
+fn addr_table(lua: &Lua, addr: io::Result<SocketAddr>) -> Result<MultiValue> {
+    match addr {
+        Ok(a) => {
+            let t = lua.create_table()?;
+            t.set("ip", a.ip().to_string())?;
+            t.set("port", a.port())?;
+            t.set("family", if a.is_ipv4() { "inet" } else { "inet6" })?;
+            t.into_lua_multi(lua)
+        }
+        Err(e) => io_error_values(lua, &e),
+    }
+}
+
+/// Registers a connected stream under the handle's token, for both directions.
+fn adopt_stream(st: &mut LoopState, id: HandleId, mut s: mio::net::TcpStream) -> io::Result<()> {
+    st.poll.registry().register(&mut s, mio::Token(id.key), mio::Interest::READABLE | mio::Interest::WRITABLE)?;
+    if let Some(Kind::Tcp(t)) = st.handles.get_mut(id).map(|h| &mut h.kind) {
+        t.socket = Socket::Stream(s);
+    }
+    Ok(())
+}
+
+fn wait(lua: &Lua) -> Result<MultiValue> {
+    Value::LightUserData(wait_marker()).into_lua_multi(lua)
+}
+
+pub fn add_methods<M: UserDataMethods<LuvHandle>>(methods: &mut M) {
+    methods.add_method("bind", |lua, this, (host, port): (String, f64)| {
+        let addr = parse_addr("tcp_bind", &host, port_arg("tcp_bind", port)?)?;
+        let mut st = this.state.borrow_mut();
+        let t = tcp(&mut st, this, "tcp_bind")?;
+        if !matches!(t.socket, Socket::New) {
+            return error_values(lua, "EINVAL", "socket is already bound or connected");
+        }
+        let sock = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::STREAM, None)
+            .and_then(|s| {
+                s.set_reuse_address(true)?;
+                s.set_nonblocking(true)?;
+                s.bind(&addr.into())?;
+                Ok(s)
+            });
+        match sock {
+            Ok(s) => {
+                t.socket = Socket::Bound(s);
+                true.into_lua_multi(lua)
+            }
+            Err(e) => io_error_values(lua, &e),
+        }
+    });
+
+    methods.add_method("listen", |lua, this, (backlog, cb): (Option<i32>, Option<mlua::Function>)| {
+        let mut st = this.state.borrow_mut();
+        let t = tcp(&mut st, this, "listen")?;
+        let Socket::Bound(sock) = std::mem::replace(&mut t.socket, Socket::New) else {
+            return error_values(lua, "EINVAL", "listen needs a bound socket (call bind first)");
+        };
+        if let Err(e) = sock.listen(backlog.unwrap_or(511)) {
+            t.socket = Socket::Bound(sock);
+            return io_error_values(lua, &e);
+        }
+        let mut listener = mio::net::TcpListener::from_std(sock.into());
+        if let Err(e) = st.poll.registry().register(&mut listener, mio::Token(this.id.key), mio::Interest::READABLE)
+        {
+            return io_error_values(lua, &e);
+        }
+        let t = tcp(&mut st, this, "listen")?;
+        t.socket = Socket::Listener(listener);
+        t.listen_cb = cb;
+        st.refresh_tcp_active(this.id);
+        true.into_lua_multi(lua)
+    });
+
+    // luv's accept: move one pending connection into the `client` handle.
+    methods.add_method("accept", |lua, this, client: mlua::UserDataRef<LuvHandle>| {
+        let mut st = this.state.borrow_mut();
+        let stream = match next_connection(&mut st, this)? {
+            Ok(Some(s)) => s,
+            Ok(None) => return error_values(lua, "EAGAIN", "no pending connection"),
+            Err(e) => return io_error_values(lua, &e),
+        };
+        let c = tcp_by_id(&mut st, client.id, client.kind, "accept")?;
+        if !matches!(c.socket, Socket::New) {
+            return Err(mlua::Error::runtime("accept: the client handle is already in use"));
+        }
+        match adopt_stream(&mut st, client.id, stream) {
+            Ok(()) => true.into_lua_multi(lua),
+            Err(e) => io_error_values(lua, &e),
+        }
+    });
+
+    // Coroutine style: a new connected handle, or WAIT with the caller registered.
+    methods.add_method("try_accept", |lua, this, ()| {
+        let mut st = this.state.borrow_mut();
+        match next_connection(&mut st, this)? {
+            Ok(Some(stream)) => {
+                let id = st.handles.insert(Kind::Tcp(Box::new(Tcp::new())));
+                if let Err(e) = adopt_stream(&mut st, id, stream) {
+                    st.close(id, None);
+                    return io_error_values(lua, &e);
+                }
+                drop(st);
+                LuvHandle::new(lua, &this.state, id, "tcp")?.into_lua_multi(lua)
+            }
+            Ok(None) => {
+                tcp(&mut st, this, "try_accept")?.accept_waiter = Some(lua.current_thread());
+                st.refresh_tcp_active(this.id);
+                wait(lua)
+            }
+            Err(e) => io_error_values(lua, &e),
+        }
+    });
+
+    methods.add_method("connect", |lua, this, (host, port, cb): (String, f64, Value)| {
+        let addr = parse_addr("tcp_connect", &host, port_arg("tcp_connect", port)?)?;
+        let waker = waker_from(cb, "tcp_connect")?;
+        let mut st = this.state.borrow_mut();
+        let t = tcp(&mut st, this, "tcp_connect")?;
+        let stream = match std::mem::replace(&mut t.socket, Socket::New) {
+            Socket::New => mio::net::TcpStream::connect(addr),
+            Socket::Bound(sock) => match sock.connect(&addr.into()) {
+                Ok(()) => Ok(mio::net::TcpStream::from_std(sock.into())),
+                Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {
+                    Ok(mio::net::TcpStream::from_std(sock.into()))
+                }
+                Err(e) => Err(e),
+            },
+            other => {
+                t.socket = other;
+                return error_values(lua, "EISCONN", "socket is already connected or listening");
+            }
+        };
+        let stream = match stream {
+            Ok(s) => s,
+            Err(e) => return io_error_values(lua, &e),
+        };
+        if let Err(e) = adopt_stream(&mut st, this.id, stream) {
+            return io_error_values(lua, &e);
+        }
+        let is_thread = matches!(waker, Some(Waker::Thread(_)));
+        // Without a callback we still wait for the outcome, so writes queue until then.
+        tcp(&mut st, this, "tcp_connect")?.connect_waker = Some(waker.unwrap_or(Waker::Callback(
+            lua.create_function(|_, ()| Ok(()))?,
+        )));
+        st.refresh_tcp_active(this.id);
+        if is_thread { wait(lua) } else { true.into_lua_multi(lua) }
+    });
+
+    methods.add_method("read_start", |_, this, cb: mlua::Function| {
+        let mut st = this.state.borrow_mut();
+        let t = tcp(&mut st, this, "read_start")?;
+        if !matches!(t.socket, Socket::Stream(_)) {
+            return Err(mlua::Error::runtime("read_start: the handle is not a connected stream"));
+        }
+        t.read_cb = Some(cb);
+        // The socket's edge may already have been consumed: look now, from the loop.
+        st.pending.push_back(Task::Feed(this.id));
+        st.refresh_tcp_active(this.id);
+        Ok(0)
+    });
+
+    methods.add_method("read_stop", |_, this, ()| {
+        let mut st = this.state.borrow_mut();
+        tcp(&mut st, this, "read_stop")?.read_cb = None;
+        st.refresh_tcp_active(this.id);
+        Ok(0)
+    });
+
+    // Coroutine style: data, nil at EOF, WAIT (caller registered), or nil, err, code.
+    methods.add_method("try_read", |lua, this, ()| {
+        let mut st = this.state.borrow_mut();
+        let LoopState { handles, read_buf, .. } = &mut *st;
+        let t = match handles.get_mut(this.id).map(|h| &mut h.kind) {
+            Some(Kind::Tcp(t)) => t,
+            Some(Kind::Fd(_)) => return super::tty::try_read(lua, &mut st, this),
+            Some(_) => return Err(mlua::Error::runtime("try_read: expected a tcp or tty handle")),
+            None => return error_values(lua, "EBADF", "handle is closed"),
+        };
+        if t.eof {
+            return Value::Nil.into_lua_multi(lua);
+        }
+        let Socket::Stream(s) = &mut t.socket else {
+            return error_values(lua, "ENOTCONN", "socket is not connected");
+        };
+        loop {
+            return match s.read(read_buf) {
+                Ok(0) => {
+                    t.eof = true;
+                    Value::Nil.into_lua_multi(lua)
+                }
+                Ok(n) => lua.create_string(&read_buf[..n])?.into_lua_multi(lua),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    t.read_waiter = Some(lua.current_thread());
+                    st.refresh_tcp_active(this.id);
+                    wait(lua)
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => io_error_values(lua, &e),
+            };
+        }
+    });
+
+    methods.add_method("write", |lua, this, (data, cb): (Value, Value)| {
+        let data: Vec<u8> = match data {
+            Value::String(s) => s.as_bytes().to_vec(),
+            Value::Table(t) => {
+                let mut buf = Vec::new();
+                for chunk in t.sequence_values::<mlua::LuaString>() {
+                    buf.extend_from_slice(&chunk?.as_bytes());
+                }
+                buf
+            }
+            other => {
+                return Err(mlua::Error::runtime(format!(
+                    "write: data must be a string or a list of strings, got {}",
+                    other.type_name()
+                )))
+            }
+        };
+        let waker = waker_from(cb, "write")?;
+        let mut st = this.state.borrow_mut();
+        let t = tcp(&mut st, this, "write")?;
+        let Socket::Stream(s) = &mut t.socket else {
+            return error_values(lua, "ENOTCONN", "socket is not connected");
+        };
+        // Write at once when nothing is queued (and the connect is done): the common case
+        // costs one syscall and no copy into the queue.
+        let mut written = 0;
+        if t.writes.is_empty() && t.connect_waker.is_none() {
+            while written < data.len() {
+                match s.write(&data[written..]) {
+                    Ok(n) => written += n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return io_error_values(lua, &e),
+                }
+            }
+        }
+        if written == data.len() {
+            if let Some(Waker::Callback(f)) = waker {
+                // Callbacks always run later, never inside the caller's call.
+                st.pending.push_back(Task::Call(f, MultiValue::new()));
+            }
+            return true.into_lua_multi(lua);
+        }
+        let is_thread = matches!(waker, Some(Waker::Thread(_)));
+        t.writes.push_back(WriteReq { data, written, waker });
+        st.refresh_tcp_active(this.id);
+        if is_thread { wait(lua) } else { true.into_lua_multi(lua) }
+    });
+
+    methods.add_method("write_queue_size", |_, this, ()| {
+        let mut st = this.state.borrow_mut();
+        let t = tcp(&mut st, this, "write_queue_size")?;
+        Ok(t.writes.iter().map(|w| w.data.len() - w.written).sum::<usize>())
+    });
+
+    methods.add_method("shutdown", |lua, this, cb: Value| {
+        let waker = waker_from(cb, "shutdown")?;
+        let mut st = this.state.borrow_mut();
+        let t = tcp(&mut st, this, "shutdown")?;
+        let Socket::Stream(s) = &mut t.socket else {
+            return error_values(lua, "ENOTCONN", "socket is not connected");
+        };
+        if t.writes.is_empty() && t.connect_waker.is_none() {
+            let res = s.shutdown(std::net::Shutdown::Write);
+            if let Err(e) = res {
+                return io_error_values(lua, &e);
+            }
+            if let Some(Waker::Callback(f)) = waker {
+                st.pending.push_back(Task::Call(f, MultiValue::new()));
+            }
+            return true.into_lua_multi(lua);
+        }
+        let is_thread = matches!(waker, Some(Waker::Thread(_)));
+        t.shutdown = Some(waker);
+        st.refresh_tcp_active(this.id);
+        if is_thread { wait(lua) } else { true.into_lua_multi(lua) }
+    });
+
+    methods.add_method("nodelay", |lua, this, on: bool| {
+        let mut st = this.state.borrow_mut();
+        match &tcp(&mut st, this, "tcp_nodelay")?.socket {
+            Socket::Stream(s) => match s.set_nodelay(on) {
+                Ok(()) => true.into_lua_multi(lua),
+                Err(e) => io_error_values(lua, &e),
+            },
+            _ => error_values(lua, "ENOTCONN", "socket is not connected"),
+        }
+    });
+
+    methods.add_method("keepalive", |lua, this, (on, delay): (bool, Option<u64>)| {
+        let mut st = this.state.borrow_mut();
+        match &tcp(&mut st, this, "tcp_keepalive")?.socket {
+            Socket::Stream(s) => {
+                let sock = socket2::SockRef::from(s);
+                let res = if on {
+                    let ka = socket2::TcpKeepalive::new().with_time(std::time::Duration::from_secs(delay.unwrap_or(60)));
+                    sock.set_tcp_keepalive(&ka)
+                } else {
+                    sock.set_keepalive(false)
+                };
+                match res {
+                    Ok(()) => true.into_lua_multi(lua),
+                    Err(e) => io_error_values(lua, &e),
+                }
+            }
+            _ => error_values(lua, "ENOTCONN", "socket is not connected"),
+        }
+    });
+
+    methods.add_method("getsockname", |lua, this, ()| {
+        let mut st = this.state.borrow_mut();
+        let addr = match &tcp(&mut st, this, "tcp_getsockname")?.socket {
+            Socket::Stream(s) => s.local_addr(),
+            Socket::Listener(l) => l.local_addr(),
+            Socket::Bound(s) => s.local_addr().and_then(|a| {
+                a.as_socket().ok_or_else(|| io::Error::from_raw_os_error(libc::EAFNOSUPPORT))
+            }),
+            Socket::New => Err(io::Error::from_raw_os_error(libc::EINVAL)),
+        };
+        addr_table(lua, addr)
+    });
+
+    methods.add_method("getpeername", |lua, this, ()| {
+        let mut st = this.state.borrow_mut();
+        let addr = match &tcp(&mut st, this, "tcp_getpeername")?.socket {
+            Socket::Stream(s) => s.peer_addr(),
+            _ => Err(io::Error::from_raw_os_error(libc::ENOTCONN)),
+        };
+        addr_table(lua, addr)
+    });
+}
+
+/// The next accepted connection: from the queue the loop filled, else straight from
+/// the listener (the loop only drains on readiness).
+fn next_connection(st: &mut LoopState, this: &LuvHandle) -> Result<io::Result<Option<mio::net::TcpStream>>> {
+    let t = tcp(st, this, "accept")?;
+    if let Some(s) = t.accepted.pop_front() {
+        return Ok(Ok(Some(s)));
+    }
+    let Socket::Listener(l) = &t.socket else {
+        return Err(mlua::Error::runtime("accept: the handle is not listening"));
+    };
+    loop {
+        return Ok(match l.accept() {
+            Ok((s, _)) => Ok(Some(s)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => Err(e),
+        });
+    }
+}

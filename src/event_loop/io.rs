@@ -1,0 +1,251 @@
+//! Dispatch: what a ready token means for each kind of handle.
+//!
+//! mio is edge-triggered: a readiness event is reported once, and another comes only
+//! after the socket has returned WouldBlock. So every reader here drains: accept until
+//! WouldBlock, read until WouldBlock (or until the reader stops), write until the queue
+//! is empty or WouldBlock.
+
+use std::io::{self, Read, Write};
+
+use mlua::{IntoLuaMulti, MultiValue, Result, Value};
+
+use super::handle::{HandleId, Kind, Socket, Waker};
+use super::{EventLoop, LoopState, Task};
+use crate::bindings::errors::io_error_values;
+
+impl EventLoop {
+    pub(super) fn on_ready(&self, id: HandleId, readable: bool, writable: bool) -> Result<()> {
+        let kind = match self.state.borrow().handles.get(id).map(|h| &h.kind) {
+            Some(Kind::Tcp(_)) => 1,
+            Some(Kind::Fd(_)) => 2,
+            _ => return Ok(()),
+        };
+        if kind == 2 {
+            return self.fd_ready(id);
+        }
+        if writable {
+            self.tcp_connected(id)?;
+            let done = self.state.borrow_mut().flush_writes(&self.lua, id)?;
+            for task in done {
+                self.run_task(task)?;
+            }
+        }
+        if readable {
+            self.tcp_readable(id)?;
+        }
+        Ok(())
+    }
+
+    /// A connecting socket turned writable: the connect either succeeded or failed.
+    fn tcp_connected(&self, id: HandleId) -> Result<()> {
+        let task = {
+            let mut st = self.state.borrow_mut();
+            let Some(Kind::Tcp(tcp)) = st.handles.get_mut(id).map(|h| &mut h.kind) else {
+                return Ok(());
+            };
+            let Socket::Stream(s) = &tcp.socket else { return Ok(()) };
+            if tcp.connect_waker.is_none() {
+                return Ok(());
+            }
+            let result = match s.take_error() {
+                Ok(Some(e)) | Err(e) => Err(e),
+                Ok(None) => match s.peer_addr() {
+                    Ok(_) => Ok(()),
+                    // Not connected yet: a spurious wake-up; keep waiting.
+                    Err(e) if e.kind() == io::ErrorKind::NotConnected => return Ok(()),
+                    Err(e) => Err(e),
+                },
+            };
+            let waker = tcp.connect_waker.take().expect("checked above");
+            st.refresh_tcp_active(id);
+            let args = match result {
+                Ok(()) => MultiValue::new(),
+                Err(e) => io_error_values(&self.lua, &e)?,
+            };
+            Task::wake(waker, args)
+        };
+        self.run_task(task)
+    }
+
+    fn tcp_readable(&self, id: HandleId) -> Result<()> {
+        // A listener: accept everything that is queued, then tell the Lua side once per
+        // connection.
+        let accepted = {
+            let mut st = self.state.borrow_mut();
+            let Some(Kind::Tcp(tcp)) = st.handles.get_mut(id).map(|h| &mut h.kind) else {
+                return Ok(());
+            };
+            if let Socket::Listener(l) = &tcp.socket {
+                let mut n = 0;
+                loop {
+                    match l.accept() {
+                        Ok((s, _)) => {
+                            tcp.accepted.push_back(s);
+                            n += 1;
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        // ECONNABORTED, EMFILE...: log and try again on the next event.
+                        Err(e) => {
+                            log::warn!("accept failed: {e}");
+                            break;
+                        }
+                    }
+                }
+                Some((n, tcp.listen_cb.clone(), tcp.accept_waiter.take()))
+            } else {
+                None
+            }
+        };
+        if let Some((n, cb, waiter)) = accepted {
+            if let Some(t) = waiter {
+                self.run_task(Task::Resume(t, MultiValue::new()))?;
+            }
+            if let Some(cb) = cb {
+                for _ in 0..n {
+                    self.run_task(Task::Call(cb.clone(), MultiValue::new()))?;
+                }
+            }
+            self.state.borrow_mut().refresh_tcp_active(id);
+            return Ok(());
+        }
+
+        // A stream: wake a blocking-style reader (it retries its read), then feed a
+        // read_start callback until the socket runs dry or the reader stops.
+        let waiter = {
+            let mut st = self.state.borrow_mut();
+            match st.handles.get_mut(id).map(|h| &mut h.kind) {
+                Some(Kind::Tcp(tcp)) => tcp.read_waiter.take(),
+                _ => None,
+            }
+        };
+        if let Some(t) = waiter {
+            self.state.borrow_mut().refresh_tcp_active(id);
+            self.run_task(Task::Resume(t, MultiValue::new()))?;
+        }
+        loop {
+            let task = {
+                let mut st = self.state.borrow_mut();
+                let LoopState { handles, read_buf, .. } = &mut *st;
+                let Some(Kind::Tcp(tcp)) = handles.get_mut(id).map(|h| &mut h.kind) else { break };
+                let Some(cb) = tcp.read_cb.clone() else { break };
+                let Socket::Stream(s) = &mut tcp.socket else { break };
+                let args = match s.read(read_buf) {
+                    Ok(0) => {
+                        tcp.read_cb = None;
+                        tcp.eof = true;
+                        (Value::Nil, Value::Nil).into_lua_multi(&self.lua)?
+                    }
+                    Ok(n) => (Value::Nil, self.lua.create_string(&read_buf[..n])?).into_lua_multi(&self.lua)?,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        tcp.read_cb = None;
+                        let mut v = io_error_values(&self.lua, &e)?;
+                        v.pop_front(); // (err) rather than (nil, err, code)
+                        v
+                    }
+                };
+                st.refresh_tcp_active(id);
+                Task::Call(cb, args)
+            };
+            self.run_task(task)?;
+        }
+        Ok(())
+    }
+
+    fn fd_ready(&self, id: HandleId) -> Result<()> {
+        let waiter = {
+            let mut st = self.state.borrow_mut();
+            let waiter = match st.handles.get_mut(id).map(|h| &mut h.kind) {
+                Some(Kind::Fd(fd)) => fd.read_waiter.take(),
+                _ => None,
+            };
+            st.handles.set_active(id, false);
+            waiter
+        };
+        match waiter {
+            Some(t) => self.run_task(Task::Resume(t, MultiValue::new())),
+            None => Ok(()),
+        }
+    }
+}
+
+impl LoopState {
+    /// A TCP handle is active while anybody waits on it (libuv's `uv__handle_start`).
+    pub fn refresh_tcp_active(&mut self, id: HandleId) {
+        let wants = match self.handles.get(id).map(|h| &h.kind) {
+            Some(Kind::Tcp(tcp)) => tcp.wants_events(),
+            _ => return,
+        };
+        self.handles.set_active(id, wants);
+    }
+
+    /// Writes as much of the queue as the socket takes. Returns the wake-ups of the
+    /// requests that finished (or failed); the caller decides when to run them.
+    pub fn flush_writes(&mut self, lua: &mlua::Lua, id: HandleId) -> Result<Vec<Task>> {
+        let mut done = Vec::new();
+        let Some(Kind::Tcp(tcp)) = self.handles.get_mut(id).map(|h| &mut h.kind) else {
+            return Ok(done);
+        };
+        let Socket::Stream(s) = &mut tcp.socket else { return Ok(done) };
+        if tcp.connect_waker.is_some() {
+            return Ok(done); // not connected yet; the writable event will come
+        }
+        let mut failure: Option<io::Error> = None;
+        while let Some(req) = tcp.writes.front_mut() {
+            match s.write(&req.data[req.written..]) {
+                Ok(n) => {
+                    req.written += n;
+                    if req.written == req.data.len() {
+                        let req = tcp.writes.pop_front().expect("front exists");
+                        done.extend(req.waker.map(|w| Task::wake(w, MultiValue::new())));
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        if let Some(e) = failure {
+            for req in tcp.writes.drain(..) {
+                if let Some(w) = req.waker {
+                    done.push(Task::wake(w, io_error_values(lua, &e)?.into_iter().skip(1).collect()));
+                }
+            }
+        }
+        if tcp.writes.is_empty() {
+            if let Some(t) = tcp.write_waiter.take() {
+                done.push(Task::Resume(t, MultiValue::new()));
+            }
+            if let Some(waker) = tcp.shutdown.take() {
+                let res = s.shutdown(std::net::Shutdown::Write);
+                if let Some(w) = waker {
+                    let args = match res {
+                        Ok(()) => MultiValue::new(),
+                        Err(e) => io_error_values(lua, &e)?.into_iter().skip(1).collect(),
+                    };
+                    done.push(Task::wake(w, args));
+                }
+            }
+        }
+        self.refresh_tcp_active(id);
+        Ok(done)
+    }
+}
+
+/// Turns a Lua waker argument (function or coroutine) into a [`Waker`].
+pub fn waker_from(v: Value, what: &str) -> Result<Option<Waker>> {
+    match v {
+        Value::Nil => Ok(None),
+        Value::Function(f) => Ok(Some(Waker::Callback(f))),
+        Value::Thread(t) => Ok(Some(Waker::Thread(t))),
+        other => Err(mlua::Error::runtime(format!(
+            "{what}: expected a function or coroutine as callback, got {}",
+            other.type_name()
+        ))),
+    }
+}

@@ -1,0 +1,406 @@
+//! The event loop: one thread, one mio `Poll`, one timer wheel, one slab of handles.
+//!
+//! It follows the pseudo-code from the luvit talk,
+//!
+//! ```text
+//! for (;;) {
+//!   nfds = poll(fds, maxfd, next_timer());
+//!   if (nfds == 0) timer_callback();
+//!   for (n = 0; n < nfds; ++n) callbacks[fd]();
+//! }
+//! ```
+//!
+//! spelled out in libuv's phases. One turn of [`EventLoop::run`]:
+//!
+//! ```text
+//!        ┌─────────────────────────────┐
+//!   ┌───>│ 1. timers    (due by now)   │  run_timers
+//!   │    ├─────────────────────────────┤
+//!   │    │ 2. pending   (deferred)     │  run_pending
+//!   │    ├─────────────────────────────┤
+//!   │    │ 3. poll      (wait for I/O) │  poll_io: timeout = 0 if work is queued,
+//!   │    │                             │           else time to next timer, else forever
+//!   │    ├─────────────────────────────┤
+//!   │    │ 4. dispatch  (ready tokens) │  dispatch_ready
+//!   │    ├─────────────────────────────┤
+//!   │    │ 5. check     (setImmediate) │  run_check
+//!   │    ├─────────────────────────────┤
+//!   │    │ 6. closing   (free handles) │  run_closing
+//!   │    └──────────────┬──────────────┘
+//!   └── alive? ─────────┘  (a referenced active handle, or queued work)
+//! ```
+//!
+//! Why this order:
+//! - Timers run first so a timer that fell due while the previous turn's callbacks ran
+//!   is not delayed by a whole poll.
+//! - Pending work (callbacks that a binding promised to call "later", such as a write
+//!   that finished at once) runs before poll, so poll never sleeps while one is queued.
+//! - setImmediate runs right after I/O, as in node: "after this round of I/O".
+//! - Closing runs last, so a handle closed by any callback in this turn is freed only
+//!   once nothing in the turn can still see its events; its slot is reused only after.
+//!
+//! Lua never runs while this module holds a borrow of [`LoopState`]: every phase takes
+//! what it needs out of the state, drops the borrow, then resumes coroutines (see
+//! `scheduler.rs`). That is what lets a callback call straight back into `uv`.
+
+pub mod handle;
+pub mod io;
+pub mod scheduler;
+pub mod timer_wheel;
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use mlua::{Function, Lua, MultiValue, Result, Thread};
+
+use handle::{HandleId, Handles, Kind, Waker};
+use timer_wheel::TimerWheel;
+
+pub use scheduler::Hooks;
+
+/// Work queued for the loop to do with no borrow held.
+pub enum Task {
+    /// Run a callback in a pooled coroutine.
+    Call(Function, MultiValue),
+    /// Resume a suspended coroutine.
+    Resume(Thread, MultiValue),
+    /// Act as if the handle had been reported ready (libuv's `uv__io_feed`): used when a
+    /// reader starts on a socket whose edge was already consumed.
+    Feed(HandleId),
+}
+
+impl Task {
+    pub fn wake(waker: Waker, args: MultiValue) -> Task {
+        match waker {
+            Waker::Callback(f) => Task::Call(f, args),
+            Waker::Thread(t) => Task::Resume(t, args),
+        }
+    }
+}
+
+/// Everything the loop owns. Bindings borrow it briefly; the loop never holds the borrow
+/// while Lua runs.
+pub struct LoopState {
+    pub poll: mio::Poll,
+    events: mio::Events,
+    pub handles: Handles,
+    pub timers: TimerWheel<(HandleId, u64)>,
+    timer_seq: u64,
+    start: Instant,
+    /// The cached clock (ms since the loop started), as libuv's `loop->time`: read once
+    /// per turn so every timer started in the turn measures from the same instant.
+    now: u64,
+    pub pending: VecDeque<Task>,
+    /// setImmediate callbacks for the check phase.
+    pub immediates: VecDeque<Task>,
+    /// process.nextTick callbacks: drained after every callback or resume returns.
+    pub ticks: VecDeque<Task>,
+    closing: Vec<HandleId>,
+    /// Coroutines waiting for the loop to run out of work (tap waits here between tests).
+    pub idle: VecDeque<Thread>,
+    /// One read buffer for every socket: a read copies straight into a Lua string.
+    pub read_buf: Vec<u8>,
+    pool: Vec<Thread>,
+    stop_flag: bool,
+    trace: bool,
+}
+
+pub type SharedState = Rc<RefCell<LoopState>>;
+
+impl LoopState {
+    pub fn new() -> std::io::Result<Self> {
+        Ok(LoopState {
+            poll: mio::Poll::new()?,
+            events: mio::Events::with_capacity(256),
+            handles: Handles::default(),
+            timers: TimerWheel::new(),
+            timer_seq: 0,
+            start: Instant::now(),
+            now: 0,
+            pending: VecDeque::new(),
+            immediates: VecDeque::new(),
+            ticks: VecDeque::new(),
+            closing: Vec::new(),
+            idle: VecDeque::new(),
+            read_buf: vec![0; 64 * 1024],
+            pool: Vec::new(),
+            stop_flag: false,
+            trace: std::env::var("STARDUST_TRACE").is_ok_and(|v| v.split(',').any(|p| p == "loop")),
+        })
+    }
+
+    pub fn now(&self) -> u64 {
+        self.now
+    }
+
+    pub fn update_time(&mut self) {
+        self.now = self.start.elapsed().as_millis() as u64;
+    }
+
+    pub fn stop(&mut self) {
+        self.stop_flag = true;
+    }
+
+    /// (Re)arms a timer handle to fire `timeout` ms from the cached clock.
+    pub fn arm_timer(&mut self, id: HandleId, timeout: u64) {
+        self.disarm_timer(id);
+        self.timer_seq += 1;
+        let seq = self.timer_seq;
+        let key = self.timers.insert(self.now.saturating_add(timeout), (id, seq));
+        if let Some(Kind::Timer(t)) = self.handles.get_mut(id).map(|h| &mut h.kind) {
+            t.entry = Some((key, seq));
+        }
+        self.handles.set_active(id, true);
+    }
+
+    pub fn disarm_timer(&mut self, id: HandleId) {
+        if let Some(Kind::Timer(t)) = self.handles.get_mut(id).map(|h| &mut h.kind) {
+            if let Some((key, _)) = t.entry.take() {
+                self.timers.cancel(key);
+            }
+        }
+        self.handles.set_active(id, false);
+    }
+
+    /// `uv.close`: deregister now, free in the closing phase. Returns false if the
+    /// handle was already closing.
+    pub fn close(&mut self, id: HandleId, cb: Option<Function>) -> bool {
+        let Some(h) = self.handles.get_mut(id) else { return false };
+        let mut cancelled: Vec<Waker> = Vec::new();
+        match &mut h.kind {
+            Kind::Timer(t) => {
+                if let Some((key, _)) = t.entry.take() {
+                    self.timers.cancel(key);
+                }
+                cancelled.extend(t.waker.take().filter(|w| matches!(w, Waker::Thread(_))));
+            }
+            Kind::Tcp(tcp) => {
+                let registry = self.poll.registry();
+                let _ = match &mut tcp.socket {
+                    handle::Socket::Listener(l) => registry.deregister(l),
+                    handle::Socket::Stream(s) => registry.deregister(s),
+                    _ => Ok(()),
+                };
+                // Whoever waits on the handle hears ECANCELED, as libuv's reqs do.
+                cancelled.extend(tcp.connect_waker.take());
+                cancelled.extend(tcp.read_waiter.take().map(Waker::Thread));
+                cancelled.extend(tcp.accept_waiter.take().map(Waker::Thread));
+                cancelled.extend(tcp.writes.drain(..).filter_map(|w| w.waker));
+                cancelled.extend(tcp.write_waiter.take().map(Waker::Thread));
+                cancelled.extend(tcp.shutdown.take().flatten());
+            }
+            Kind::Fd(fd) => {
+                if fd.registered {
+                    let _ = self.poll.registry().deregister(&mut mio::unix::SourceFd(&fd.fd));
+                }
+                cancelled.extend(fd.read_waiter.take().map(Waker::Thread));
+            }
+        }
+        for w in cancelled {
+            self.pending.push_back(Task::wake(w, MultiValue::new()));
+        }
+        self.handles.mark_closing(id, cb);
+        self.closing.push(id);
+        true
+    }
+
+    /// Is there anything left that could ever run? (libuv's `uv__loop_alive`.)
+    fn alive(&self) -> bool {
+        self.handles.active_refs() > 0 || self.has_queued_work()
+    }
+
+    fn has_queued_work(&self) -> bool {
+        !self.pending.is_empty()
+            || !self.immediates.is_empty()
+            || !self.ticks.is_empty()
+            || !self.closing.is_empty()
+    }
+}
+
+/// The runner: the Lua state plus the loop state it drives.
+pub struct EventLoop {
+    pub lua: Lua,
+    pub state: SharedState,
+    hooks: Hooks,
+}
+
+impl EventLoop {
+    pub fn new(lua: Lua, state: SharedState, hooks: Hooks) -> Self {
+        EventLoop { lua, state, hooks }
+    }
+
+    /// Runs until nothing is left to do (or `uv.stop()`).
+    pub fn run(&self) -> Result<()> {
+        self.state.borrow_mut().stop_flag = false;
+        loop {
+            self.update_time();
+            self.run_timers()?;
+            self.run_pending()?;
+            self.poll_io()?;
+            self.dispatch_ready()?;
+            self.run_check()?;
+            self.run_closing()?;
+            let (stop, alive) = {
+                let st = self.state.borrow();
+                (st.stop_flag, st.alive())
+            };
+            if stop {
+                return Ok(());
+            }
+            if !alive {
+                // Out of work: wake one coroutine that asked to be told (`native.wait_idle`),
+                // or end the loop.
+                let waiter = self.state.borrow_mut().idle.pop_front();
+                match waiter {
+                    Some(t) => self.run_task(Task::Resume(t, MultiValue::new()))?,
+                    None => return Ok(()),
+                }
+            }
+        }
+    }
+
+    fn update_time(&self) {
+        self.state.borrow_mut().update_time();
+    }
+
+    /// Phase 1: fire every timer whose deadline is at or before the cached clock.
+    /// Timers started by these callbacks land in the wheel and wait for the next turn,
+    /// even with a 0 ms timeout, so a timer loop cannot starve I/O.
+    fn run_timers(&self) -> Result<()> {
+        let mut due = Vec::new();
+        {
+            let mut st = self.state.borrow_mut();
+            let now = st.now;
+            st.timers.poll_expired(now, &mut due);
+        }
+        for (id, seq) in due {
+            let waker = {
+                let mut st = self.state.borrow_mut();
+                let now = st.now;
+                let Some(Kind::Timer(t)) = st.handles.get_mut(id).map(|h| &mut h.kind) else {
+                    continue;
+                };
+                // A timer stopped or restarted by an earlier callback in this batch has a
+                // different (or no) sequence number now: this firing is stale.
+                if t.entry.map(|(_, s)| s) != Some(seq) {
+                    continue;
+                }
+                t.entry = None;
+                let repeat = t.repeat;
+                let waker = t.waker.clone();
+                if repeat > 0 {
+                    // Re-arm before the callback, as libuv does, so the callback may stop it.
+                    st.timer_seq += 1;
+                    let seq = st.timer_seq;
+                    let key = st.timers.insert(now + repeat, (id, seq));
+                    if let Some(Kind::Timer(t)) = st.handles.get_mut(id).map(|h| &mut h.kind) {
+                        t.entry = Some((key, seq));
+                    }
+                } else {
+                    st.handles.set_active(id, false);
+                }
+                if st.trace {
+                    eprintln!("[loop] timer {}:{} fired at {now} ms", id.key, id.gen);
+                }
+                waker
+            };
+            if let Some(w) = waker {
+                self.run_task(Task::wake(w, MultiValue::new()))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Phase 2: work deferred by bindings. Work queued while this runs waits for the next
+    /// turn, so the phase always ends.
+    fn run_pending(&self) -> Result<()> {
+        let queued = self.state.borrow().pending.len();
+        for _ in 0..queued {
+            let task = self.state.borrow_mut().pending.pop_front();
+            match task {
+                Some(task) => self.run_task(task)?,
+                None => break,
+            }
+        }
+        Ok(())
+    }
+
+    /// Phase 3: wait for I/O, no longer than until the next timer.
+    fn poll_io(&self) -> Result<()> {
+        let mut st = self.state.borrow_mut();
+        let timeout = if st.stop_flag || st.has_queued_work() {
+            Some(Duration::ZERO)
+        } else if !st.alive() {
+            // Nothing can wake us: don't block (the alive check ends the loop).
+            Some(Duration::ZERO)
+        } else {
+            st.timers.next_expiration().map(|at| Duration::from_millis(at.saturating_sub(st.now)))
+        };
+        if st.trace {
+            eprintln!("[loop] poll, timeout {:?}, {} handles", timeout, st.handles.len());
+        }
+        let LoopState { poll, events, .. } = &mut *st;
+        match poll.poll(events, timeout) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(mlua::Error::external(e)),
+        }
+        // Poll may have slept: refresh the clock before anything looks at it.
+        st.update_time();
+        Ok(())
+    }
+
+    /// Phase 4: run the callbacks of the ready tokens.
+    fn dispatch_ready(&self) -> Result<()> {
+        let ready: Vec<(usize, bool, bool)> = {
+            let st = self.state.borrow();
+            st.events
+                .iter()
+                .map(|e| {
+                    // Errors and hang-ups are surfaced by the next read or write syscall.
+                    let broken = e.is_error() || e.is_read_closed() || e.is_write_closed();
+                    (e.token().0, e.is_readable() || broken, e.is_writable() || broken)
+                })
+                .collect()
+        };
+        for (key, readable, writable) in ready {
+            // A callback earlier in this batch may have closed the handle.
+            let Some(id) = self.state.borrow().handles.by_token(key) else { continue };
+            if self.state.borrow().trace {
+                eprintln!("[loop] token {key} ready (r={readable} w={writable})");
+            }
+            self.on_ready(id, readable, writable)?;
+        }
+        Ok(())
+    }
+
+    /// Phase 5: setImmediate callbacks queued before this phase began.
+    fn run_check(&self) -> Result<()> {
+        let batch = std::mem::take(&mut self.state.borrow_mut().immediates);
+        for task in batch {
+            self.run_task(task)?;
+        }
+        Ok(())
+    }
+
+    /// Phase 6: free the slots of closed handles, then run their close callbacks.
+    fn run_closing(&self) -> Result<()> {
+        let closing = std::mem::take(&mut self.state.borrow_mut().closing);
+        for id in closing {
+            let cb = {
+                let mut st = self.state.borrow_mut();
+                if st.trace {
+                    eprintln!("[loop] handle {}:{} closed", id.key, id.gen);
+                }
+                // Dropping the handle closes its socket.
+                st.handles.remove(id).and_then(|h| h.close_cb)
+            };
+            if let Some(cb) = cb {
+                self.run_task(Task::Call(cb, MultiValue::new()))?;
+            }
+        }
+        Ok(())
+    }
+}

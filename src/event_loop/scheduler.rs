@@ -1,0 +1,103 @@
+//! Running Lua from the loop: callbacks in pooled coroutines, and resumes.
+//!
+//! Every callback the loop runs gets a coroutine of its own, so any callback may call a
+//! yielding API (`timer.sleep`, a blocking-style `read`). Starting a coroutine is the
+//! costly part (a fresh one is about twice the cost of a reused one), so finished
+//! coroutines go back to a small pool and are `reset` for the next callback.
+//!
+//! Each pooled coroutine runs the Lua `trampoline` (lua_lib/init.lua): it calls the
+//! callback under `xpcall`, reports an uncaught error with its traceback, and returns
+//! the DONE marker, which is how the loop knows the coroutine may be reused.
+
+use mlua::thread::ThreadStatus;
+use mlua::{Function, LightUserData, MultiValue, Result, Thread, Value};
+
+use super::{EventLoop, Task};
+
+/// The DONE marker returned by a trampoline that finished its callback.
+static DONE_TAG: u8 = 0;
+/// The WAIT marker a binding returns when the caller must yield until woken.
+static WAIT_TAG: u8 = 0;
+
+pub fn done_marker() -> LightUserData {
+    LightUserData(&DONE_TAG as *const u8 as *mut _)
+}
+
+pub fn wait_marker() -> LightUserData {
+    LightUserData(&WAIT_TAG as *const u8 as *mut _)
+}
+
+/// How many finished coroutines to keep for reuse.
+const POOL_MAX: usize = 128;
+
+/// The Lua functions the loop needs from lua_lib/init.lua.
+pub struct Hooks {
+    /// `trampoline(fn, ...)`: runs fn(...) under xpcall, returns DONE.
+    pub trampoline: Function,
+    /// `uncaught(message)`: reports an error that escaped a non-pooled coroutine.
+    pub uncaught: Function,
+}
+
+impl EventLoop {
+    /// Runs one queued task, then the process.nextTick queue it may have filled.
+    pub fn run_task(&self, task: Task) -> Result<()> {
+        self.run_one(task)?;
+        loop {
+            let tick = self.state.borrow_mut().ticks.pop_front();
+            match tick {
+                Some(t) => self.run_one(t)?,
+                None => return Ok(()),
+            }
+        }
+    }
+
+    fn run_one(&self, task: Task) -> Result<()> {
+        match task {
+            Task::Call(f, args) => self.call(f, args),
+            Task::Resume(t, args) => self.resume(t, args),
+            Task::Feed(id) => self.on_ready(id, true, true),
+        }
+    }
+
+    /// Runs `f(args...)` in a pooled coroutine, until it returns or first yields.
+    pub fn call(&self, f: Function, mut args: MultiValue) -> Result<()> {
+        let pooled = self.state.borrow_mut().pool.pop();
+        let thread = match pooled {
+            Some(t) => {
+                t.reset(self.hooks.trampoline.clone())?;
+                t
+            }
+            None => self.lua.create_thread(self.hooks.trampoline.clone())?,
+        };
+        args.push_front(Value::Function(f));
+        self.resume(thread, args)
+    }
+
+    /// Resumes a suspended coroutine. A coroutine that is not suspended (it finished, or
+    /// was resumed by someone else meanwhile) is left alone: the wake-up is stale.
+    pub fn resume(&self, thread: Thread, args: MultiValue) -> Result<()> {
+        if thread.status() != ThreadStatus::Resumable {
+            return Ok(());
+        }
+        if self.state.borrow().trace {
+            eprintln!("[loop] resume coroutine {:p}", thread.to_pointer());
+        }
+        match thread.resume::<Value>(args) {
+            Ok(Value::LightUserData(p)) if p == done_marker() => {
+                if thread.status() == ThreadStatus::Finished {
+                    let mut st = self.state.borrow_mut();
+                    if st.pool.len() < POOL_MAX {
+                        st.pool.push(thread);
+                    }
+                }
+                Ok(())
+            }
+            Ok(_) => Ok(()),
+            // Only a coroutine the user made (and the loop resumed) gets here: pooled
+            // ones catch their own errors. mlua has already appended the traceback.
+            Err(e) => self.call(self.hooks.uncaught.clone(), MultiValue::from_vec(vec![Value::String(
+                self.lua.create_string(e.to_string())?,
+            )])),
+        }
+    }
+}

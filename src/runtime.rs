@@ -1,0 +1,74 @@
+//! Starting and ending a Stardust process: the Lua state, the loop, the main coroutine.
+
+use std::cell::RefCell;
+use std::io::Write;
+use std::rc::Rc;
+
+use mlua::{Lua, MultiValue, Result, Table, Value};
+
+use crate::bindings;
+use crate::event_loop::{EventLoop, Hooks, LoopState};
+use crate::lua_lib;
+
+/// What the command line asked for.
+#[derive(Default, Debug)]
+pub struct Options {
+    pub script: Option<String>,
+    pub args: Vec<String>,
+    pub eval: Option<String>,
+    pub interactive: bool,
+    pub libs: Vec<String>,
+}
+
+/// Runs the program the options describe and returns the process exit code.
+pub fn run(opts: Options) -> Result<i32> {
+    // SAFETY: unsafe_new loads every standard library, `ffi` included, which is the point:
+    // Stardust scripts may use LuaJIT's FFI.
+    let lua = unsafe { Lua::unsafe_new() };
+    let state = Rc::new(RefCell::new(LoopState::new().map_err(mlua::Error::external)?));
+
+    let native = bindings::native_table(&lua, &state)?;
+    let argv = lua.create_table()?;
+    argv.raw_set(0, std::env::args().next().unwrap_or_else(|| "stardust".into()))?;
+    let mut i = 1;
+    if let Some(s) = &opts.script {
+        argv.raw_set(i, s.as_str())?;
+        i += 1;
+    }
+    for a in &opts.args {
+        argv.raw_set(i, a.as_str())?;
+        i += 1;
+    }
+    native.set("argv", argv)?;
+
+    let init: Table = lua
+        .load(lua_lib::source("init").expect("lua_lib/init.lua is embedded"))
+        .set_name("@lua_lib/init.lua")
+        .call(native)?;
+    let hooks = Hooks { trampoline: init.get("trampoline")?, uncaught: init.get("uncaught")? };
+    let main: mlua::Function = init.get("main")?;
+    let finish: mlua::Function = init.get("finish")?;
+
+    let job = lua.create_table()?;
+    job.set("script", opts.script.as_deref())?;
+    job.set("eval", opts.eval.as_deref())?;
+    job.set("libs", opts.libs.clone())?;
+    job.set("repl", opts.interactive || (opts.script.is_none() && opts.eval.is_none()))?;
+
+    // Timers the main script starts measure from now, not from before the bootstrap.
+    state.borrow_mut().update_time();
+    let ev = EventLoop::new(lua, state, hooks);
+    // The main script is just the first callback: it runs in a coroutine like any other.
+    ev.call(main, MultiValue::from_vec(vec![Value::Table(job)]))?;
+    ev.run()?;
+    // `finish` emits process 'exit' and exits with process.exitCode.
+    ev.call(finish, MultiValue::new())?;
+    Ok(0)
+}
+
+/// Leaves the process now: restores stdin, flushes, exits. Every exit path comes here.
+pub fn exit(code: i32) -> ! {
+    bindings::tty::restore_stdin();
+    let _ = std::io::stdout().flush();
+    std::process::exit(code)
+}
