@@ -116,9 +116,10 @@ function make_require(dir, embedded)
         -- libs/<name> and deps/<name>, from the module's directory up to the root.
         local d = dir
         while not path do
-          path, src, cached = try_disk(d .. "/libs/" .. name, tried)
+          local base = d == "/" and "" or d
+          path, src, cached = try_disk(base .. "/libs/" .. name, tried)
           if path then break end
-          path, src, cached = try_disk(d .. "/deps/" .. name, tried)
+          path, src, cached = try_disk(base .. "/deps/" .. name, tried)
           if path or d == "/" or d == "." then break end
           d = dirname(d)
         end

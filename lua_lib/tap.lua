@@ -33,6 +33,7 @@ local function wait_idle()
   coroutine.yield()
   local finished = timeout:is_active()
   native.cancel_idle()
+  timeout:stop()
   timeout:close()
   return finished
 end
@@ -78,7 +79,8 @@ local function runTest(number, t)
     end
   end
   if #open > 0 then
-    errors[#errors + 1] = "left " .. #open .. " handle(s) open: " .. table.concat(open, ", ")
+    local shown = table.concat(open, ", ", 1, math.min(#open, 5))
+    errors[#errors + 1] = "left " .. #open .. " handle(s) open: " .. shown .. (#open > 5 and ", ..." or "")
     wait_idle()
   end
 

@@ -65,6 +65,12 @@ pub fn io_error_values(lua: &Lua, e: &std::io::Error) -> Result<MultiValue> {
     error_values(lua, code, &msg)
 }
 
+/// `"ECODE: message", "ECODE"`: the arguments a callback gets for a failure.
+pub fn callback_error(lua: &Lua, e: &std::io::Error) -> Result<MultiValue> {
+    let (code, msg) = describe(e);
+    (format!("{code}: {msg}"), code.to_string()).into_lua_multi(lua)
+}
+
 pub fn error_values(lua: &Lua, code: &str, msg: &str) -> Result<MultiValue> {
     (Value::Nil, format!("{code}: {msg}"), code.to_string()).into_lua_multi(lua)
 }

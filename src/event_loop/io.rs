@@ -11,7 +11,7 @@ use mlua::{IntoLuaMulti, MultiValue, Result, Value};
 
 use super::handle::{HandleId, Kind, Socket, Waker};
 use super::{EventLoop, LoopState, Task};
-use crate::bindings::errors::io_error_values;
+use crate::bindings::errors::callback_error;
 
 impl EventLoop {
     pub(super) fn on_ready(&self, id: HandleId, readable: bool, writable: bool) -> Result<()> {
@@ -60,7 +60,7 @@ impl EventLoop {
             st.refresh_tcp_active(id);
             let args = match result {
                 Ok(()) => MultiValue::new(),
-                Err(e) => io_error_values(&self.lua, &e)?,
+                Err(e) => callback_error(&self.lua, &e)?,
             };
             Task::wake(waker, args)
         };
@@ -141,9 +141,7 @@ impl EventLoop {
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                     Err(e) => {
                         tcp.read_cb = None;
-                        let mut v = io_error_values(&self.lua, &e)?;
-                        v.pop_front(); // (err) rather than (nil, err, code)
-                        v
+                        callback_error(&self.lua, &e)?
                     }
                 };
                 st.refresh_tcp_active(id);
@@ -213,7 +211,7 @@ impl LoopState {
         if let Some(e) = failure {
             for req in tcp.writes.drain(..) {
                 if let Some(w) = req.waker {
-                    done.push(Task::wake(w, io_error_values(lua, &e)?.into_iter().skip(1).collect()));
+                    done.push(Task::wake(w, callback_error(lua, &e)?));
                 }
             }
         }
@@ -226,7 +224,7 @@ impl LoopState {
                 if let Some(w) = waker {
                     let args = match res {
                         Ok(()) => MultiValue::new(),
-                        Err(e) => io_error_values(lua, &e)?.into_iter().skip(1).collect(),
+                        Err(e) => callback_error(lua, &e)?,
                     };
                     done.push(Task::wake(w, args));
                 }

@@ -171,10 +171,11 @@ impl LoopState {
         let mut cancelled: Vec<Waker> = Vec::new();
         match &mut h.kind {
             Kind::Timer(t) => {
+                // A coroutine sleeping on an armed timer is woken, so it cannot hang.
                 if let Some((key, _)) = t.entry.take() {
                     self.timers.cancel(key);
+                    cancelled.extend(t.waker.take().filter(|w| matches!(w, Waker::Thread(_))));
                 }
-                cancelled.extend(t.waker.take().filter(|w| matches!(w, Waker::Thread(_))));
             }
             Kind::Tcp(tcp) => {
                 let registry = self.poll.registry();

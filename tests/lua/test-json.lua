@@ -1,0 +1,76 @@
+local JSON = require('json')
+local deepEqual = require('deep-equal')
+
+require('tap')(function(test)
+  test("parse objects, arrays, scalars", function()
+    local v = JSON.parse('{"a": [1, 2.5, -3e2, true, false, null], "b": {"c": "d"}}')
+    assert(v.a[1] == 1 and v.a[2] == 2.5 and v.a[3] == -300)
+    assert(v.a[4] == true and v.a[5] == false and v.a[6] == JSON.null)
+    assert(v.b.c == "d")
+  end)
+
+  test("comments are accepted", function()
+    local v = JSON.parse([[
+      // a line comment
+      { "a": 1, /* a block
+      comment */ "b": "not // a comment" }
+    ]])
+    assert(v.a == 1 and v.b == "not // a comment")
+  end)
+
+  test("errors come back as nil, message with position", function()
+    local v, err = JSON.parse('{"a": 1,\n "b": }')
+    assert(v == nil)
+    assert(type(err) == "string" and err:find("line 2"), tostring(err))
+    v, err = JSON.parse('[1, 2] trailing')
+    assert(v == nil and err:find("trailing"), tostring(err))
+    v, err = JSON.parse('')
+    assert(v == nil and err)
+  end)
+
+  test("stringify compact", function()
+    assert(JSON.stringify({ 1, 2, 3 }) == "[1,2,3]")
+    assert(JSON.stringify({ a = "x" }) == '{"a":"x"}')
+    assert(JSON.stringify("q\"\\\n\t\1") == '"q\\"\\\\\\n\\t\\u0001"', JSON.stringify("q\"\\\n\t\1"))
+    assert(JSON.stringify(JSON.null) == "null")
+    assert(JSON.stringify(1.5) == "1.5")
+    assert(JSON.stringify(1e20) == "100000000000000000000" or JSON.stringify(1e20) == "1e20")
+    assert(JSON.stringify(0 / 0) == "null")
+  end)
+
+  test("empty tables: [] by default, {} for decoded empty objects", function()
+    assert(JSON.stringify({}) == "[]")
+    assert(JSON.stringify(JSON.parse("{}")) == "{}")
+    assert(JSON.stringify(JSON.as_object({})) == "{}")
+    assert(JSON.stringify(JSON.parse("[]")) == "[]")
+  end)
+
+  test("beautify sorts keys and indents", function()
+    local s = JSON.stringify({ b = 1, a = { 1, 2 }, c = {} }, { beautify = true, indent_string = "  " })
+    assert(s == '{\n  "a": [\n    1,\n    2\n  ],\n  "b": 1,\n  "c": []\n}', s)
+    local s4 = JSON.stringify({ x = 1 }, { indent = 4 })
+    assert(s4 == '{\n    "x": 1\n}', s4)
+  end)
+
+  test("round trip", function()
+    local v = { name = "stardust", list = { 1, 2, { deep = true } }, unicode = "héllo ✨" }
+    local back = JSON.parse(JSON.stringify(v))
+    assert(deepEqual(v, back))
+  end)
+
+  test("unencodable values raise with a clear message", function()
+    local ok, err = pcall(JSON.stringify, { f = print })
+    assert(not ok and tostring(err):find("cannot encode a function"), tostring(err))
+    local t = {}
+    t.self = t
+    ok, err = pcall(JSON.stringify, t)
+    assert(not ok and tostring(err):find("too deep"), tostring(err))
+    ok, err = pcall(JSON.parse, 42)
+    assert(not ok and err:find("json.parse"), err)
+  end)
+
+  test("deeply nested input does not crash the parser", function()
+    local v, err = JSON.parse(string.rep("[", 100000))
+    assert(v == nil and err)
+  end)
+end)

@@ -1,0 +1,153 @@
+local timer = require('timer')
+local uv = require('uv')
+
+require('tap')(function(test)
+  test("setTimeout fires once with its arguments", function(expect)
+    timer.setTimeout(10, expect(function(a, b)
+      assert(a == "x" and b == 2, "arguments are passed through")
+    end), "x", 2)
+  end)
+
+  test("equal deadlines fire in the order they were set", function(expect)
+    local order = {}
+    for i = 1, 20 do
+      timer.setTimeout(15, function() order[#order + 1] = i end)
+    end
+    timer.setTimeout(30, expect(function()
+      assert(#order == 20, "all fired")
+      for i = 1, 20 do assert(order[i] == i, "fifo at " .. i .. ": " .. tostring(order[i])) end
+    end))
+  end)
+
+  test("shorter delays fire first", function(expect)
+    local order = {}
+    timer.setTimeout(30, function() order[#order + 1] = 30 end)
+    timer.setTimeout(0, function() order[#order + 1] = 0 end)
+    timer.setTimeout(10, function() order[#order + 1] = 10 end)
+    timer.setTimeout(50, expect(function()
+      assert(table.concat(order, ",") == "0,10,30", table.concat(order, ","))
+    end))
+  end)
+
+  test("a timer fires no earlier than its delay", function(expect)
+    local start = uv.hrtime()
+    timer.setTimeout(25, expect(function()
+      local elapsed = (uv.hrtime() - start) / 1e6
+      assert(elapsed >= 24, "fired after " .. elapsed .. " ms")
+    end))
+  end)
+
+  test("clearTimeout cancels, even from an earlier callback in the same batch", function(expect)
+    local later
+    timer.setTimeout(5, expect(function() timer.clearTimeout(later) end))
+    later = timer.setTimeout(5, expect(function() end, 0))
+    -- clearing twice is harmless
+    timer.setTimeout(20, expect(function() timer.clearTimeout(later) end))
+  end)
+
+  test("setInterval repeats until cleared", function(expect)
+    local count = 0
+    local interval
+    interval = timer.setInterval(5, expect(function()
+      count = count + 1
+      if count == 4 then timer.clearInterval(interval) end
+    end, 4))
+  end)
+
+  test("a restarted timer fires once, at its new time", function(expect)
+    local t = uv.new_timer()
+    local fired = 0
+    t:start(5, 0, function() fired = fired + 1 end)
+    t:stop()
+    t:start(15, 0, expect(function()
+      fired = fired + 1
+      t:close()
+    end))
+    timer.setTimeout(40, expect(function() assert(fired == 1, "fired " .. fired) end))
+  end)
+
+  test("timer_again re-arms with the repeat value", function(expect)
+    local t = uv.new_timer()
+    local n = 0
+    uv.timer_start(t, 5, 10, expect(function()
+      n = n + 1
+      if n == 2 then uv.timer_stop(t) uv.close(t) end
+    end, 2))
+    assert(uv.timer_get_repeat(t) == 10)
+    uv.timer_again(t)
+    assert(uv.is_active(t))
+  end)
+
+  test("sleep suspends the coroutine, including inside a setTimeout callback", function(expect)
+    timer.setTimeout(1, expect(function()
+      local start = uv.hrtime()
+      timer.sleep(20)
+      local elapsed = (uv.hrtime() - start) / 1e6
+      assert(elapsed >= 19, "slept " .. elapsed .. " ms")
+    end))
+  end)
+
+  test("setImmediate runs after the current callback, with arguments", function(expect)
+    local order = {}
+    timer.setImmediate(expect(function(v) order[#order + 1] = v end), "immediate")
+    order[#order + 1] = "sync"
+    timer.setTimeout(10, expect(function()
+      assert(order[1] == "sync" and order[2] == "immediate", table.concat(order, ","))
+    end))
+  end)
+
+  test("process.nextTick runs before immediates and timers", function(expect)
+    local order = {}
+    timer.setTimeout(0, function() order[#order + 1] = "timeout" end)
+    timer.setImmediate(function() order[#order + 1] = "immediate" end)
+    process.nextTick(function() order[#order + 1] = "tick" end)
+    timer.setTimeout(20, expect(function()
+      assert(order[1] == "tick", table.concat(order, ","))
+      assert(#order == 3)
+    end))
+  end)
+
+  test("unref'd timers report has_ref false", function()
+    local t = timer.setTimeout(100000, function() error("must not fire") end)
+    t:unref()
+    assert(uv.has_ref(t) == false)
+    t:ref()
+    assert(uv.has_ref(t) == true)
+    timer.clearTimeout(t)
+    assert(t:is_closing())
+  end)
+
+  test("a closed handle raises a clear error", function()
+    local t = uv.new_timer()
+    t:close()
+    local ok, err = pcall(t.start, t, 10, 0, function() end)
+    assert(not ok and tostring(err):find("handle is closed"), tostring(err))
+  end)
+
+  test("bad arguments raise and name the function", function()
+    local ok, err = pcall(timer.setTimeout, "10", function() end)
+    assert(not ok and err:find("setTimeout") and err:find("delay"), err)
+    ok, err = pcall(timer.setTimeout, 10, nil)
+    assert(not ok and err:find("callback"), err)
+    local t = uv.new_timer()
+    ok, err = pcall(t.start, t, "soon", 0, function() end)
+    assert(not ok and tostring(err):find("start"), tostring(err))
+    t:close()
+  end)
+
+  test("many timers with random delays all fire in deadline order", function(expect)
+    local last, fired, n = -1, 0, 2000
+    local start = uv.now()
+    for _ = 1, n do
+      local d = math.random(0, 60)
+      timer.setTimeout(d, function()
+        local now = uv.now()
+        assert(now - start >= d, "early timer")
+        assert(now >= last, "time went backwards")
+        last = now
+        fired = fired + 1
+      end)
+    end
+    timer.setTimeout(100, expect(function() assert(fired == n, "fired " .. fired) end))
+  end)
+end)

@@ -1,0 +1,183 @@
+local uv = require('uv')
+
+-- A server on an ephemeral 127.0.0.1 port; returns the handle and the port.
+local function listen(onConnection)
+  local server = uv.new_tcp()
+  assert(server:bind("127.0.0.1", 0))
+  assert(server:listen(128, function(err)
+    assert(not err, err)
+    local client = uv.new_tcp()
+    assert(server:accept(client))
+    onConnection(client)
+  end))
+  return server, server:getsockname().port
+end
+
+require('tap')(function(test)
+  test("echo with luv callbacks", function(expect)
+    local server, port
+    server, port = listen(function(client)
+      client:read_start(function(err, data)
+        assert(not err, err)
+        if data then
+          client:write(data)
+        else
+          client:close()
+        end
+      end)
+    end)
+    local sock = uv.new_tcp()
+    sock:connect("127.0.0.1", port, expect(function(err)
+      assert(not err, err)
+      sock:write("hello", expect(function(werr) assert(not werr, werr) end))
+      sock:read_start(expect(function(rerr, data)
+        assert(not rerr, rerr)
+        assert(data == "hello", tostring(data))
+        sock:close()
+        server:close()
+      end))
+    end))
+  end)
+
+  test("coroutine style: co_accept, co_read, co_write, co_shutdown", function(expect)
+    local server = uv.new_tcp()
+    assert(server:bind("127.0.0.1", 0))
+    assert(server:listen(16))
+    local port = server:getsockname().port
+    -- The server side, in its own coroutine.
+    require('timer').setImmediate(expect(function()
+      local conn = assert(uv.co_accept(server))
+      local got = {}
+      while true do
+        local data, err = uv.co_read(conn)
+        assert(not err, err)
+        if not data then break end
+        got[#got + 1] = data
+      end
+      assert(table.concat(got) == "ping pong", table.concat(got))
+      assert(uv.co_write(conn, "bye"))
+      conn:close()
+      server:close()
+    end))
+    local sock = uv.new_tcp()
+    assert(uv.co_connect(sock, "127.0.0.1", port))
+    assert(uv.co_write(sock, "ping "))
+    assert(uv.co_write(sock, "pong"))
+    assert(uv.co_shutdown(sock))
+    local reply = uv.co_read(sock)
+    assert(reply == "bye", tostring(reply))
+    assert(uv.co_read(sock) == nil, "EOF after bye")
+    sock:close()
+  end)
+
+  test("a large write is queued and flushed on writable", function(expect)
+    local size = 4 * 1024 * 1024
+    local received = 0
+    local server
+    server = listen(function(client)
+      client:read_start(function(err, data)
+        assert(not err, err)
+        if data then
+          received = received + #data
+          return
+        end
+        -- EOF: everything the client wrote has arrived.
+        client:close()
+        server:close()
+      end)
+    end)
+    local sock = uv.new_tcp()
+    sock:connect("127.0.0.1", server:getsockname().port, expect(function(err)
+      assert(not err, err)
+      assert(sock:write(string.rep("x", size), expect(function(werr)
+        assert(not werr, werr)
+      end)))
+      -- More than the socket buffer: some of it waits in the queue.
+      assert(sock:write_queue_size() > 0, "expected a partial write")
+      sock:shutdown(expect(function()
+        sock:close()
+      end))
+    end))
+    -- Runs (and so satisfies expect) only once every byte has arrived; tap's timeout
+    -- fails the test otherwise.
+    local check = expect(function() end, 1)
+    local function poll()
+      if received == size then return check() end
+      require('timer').setTimeout(5, poll)
+    end
+    poll()
+  end)
+
+  test("ECONNREFUSED arrives as an error code", function(expect)
+    -- Find a free port, then close it so nothing listens there.
+    local probe = uv.new_tcp()
+    assert(probe:bind("127.0.0.1", 0))
+    local port = probe:getsockname().port
+    probe:close()
+    local sock = uv.new_tcp()
+    sock:connect("127.0.0.1", port, expect(function(err, code)
+      assert(err and err:find("^ECONNREFUSED: "), tostring(err))
+      assert(code == "ECONNREFUSED")
+      sock:close()
+    end))
+  end)
+
+  test("EADDRINUSE comes back as nil, message, code", function()
+    local a = uv.new_tcp()
+    assert(a:bind("127.0.0.1", 0))
+    assert(a:listen(1))
+    local port = a:getsockname().port
+    local b = uv.new_tcp()
+    local ok, err, code = b:bind("127.0.0.1", port)
+    if ok then ok, err, code = b:listen(1) end
+    assert(ok == nil and code == "EADDRINUSE", tostring(err))
+    assert(err:find("^EADDRINUSE: "), err)
+    a:close()
+    b:close()
+  end)
+
+  test("addresses and misuse", function()
+    local s = uv.new_tcp()
+    local ok, err = pcall(s.bind, s, "not-an-ip", 80)
+    assert(not ok and tostring(err):find("host must be an IP address"), tostring(err))
+    ok, err = pcall(s.bind, s, "127.0.0.1", 70000)
+    assert(not ok and tostring(err):find("port must be"), tostring(err))
+    local r, msg, code = s:write("x")
+    assert(r == nil and code == "ENOTCONN", tostring(msg))
+    assert(uv.handle_get_type(s) == "tcp")
+    ok, err = pcall(uv.close, nil)
+    assert(not ok and err:find("uv.close: argument #1 must be a handle"), err)
+    s:close()
+  end)
+
+  test("IPv6 loopback", function(expect)
+    local server = uv.new_tcp()
+    local ok = server:bind("::1", 0)
+    if not ok then
+      server:close()
+      print("  # skipped: no IPv6 loopback here")
+      return
+    end
+    assert(server:listen(4, expect(function()
+      local c = uv.new_tcp()
+      assert(server:accept(c))
+      local peer = c:getpeername()
+      assert(peer.family == "inet6" and peer.ip == "::1", peer.ip)
+      c:close()
+      server:close()
+    end)))
+    local sock = uv.new_tcp()
+    sock:connect("::1", server:getsockname().port, expect(function(err)
+      assert(not err, err)
+      sock:close()
+    end))
+  end)
+
+  test("walk lists live handles", function()
+    local t = uv.new_timer()
+    local found = false
+    uv.walk(function(h) if h == t then found = true end end)
+    assert(found)
+    t:close()
+  end)
+end)
