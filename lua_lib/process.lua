@@ -83,11 +83,19 @@ function process.memoryUsage()
 end
 
 -- Runs `fn(...)` as soon as the current callback returns, before any other I/O.
+local function runPacked(packed)
+  return packed[1](unpack(packed, 2, packed.n))
+end
+
 function process.nextTick(fn, ...)
   if type(fn) ~= "function" then
     error("process.nextTick: argument #1 must be a function, got " .. type(fn), 2)
   end
-  native.next_tick(fn, ...)
+  if select("#", ...) == 0 then
+    native.next_tick(fn)
+  else
+    native.next_tick(runPacked, { n = select("#", ...) + 1, fn, ... })
+  end
 end
 
 return process

@@ -27,9 +27,10 @@ impl LuvHandle {
 
 impl UserData for LuvHandle {
     fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
-        methods.add_method("close", |_, this, cb: Option<Function>| {
+        methods.add_method("close", |lua, this, cb: Option<Function>| {
             // Closing a closing handle is misuse in libuv; here it is a quiet no-op,
             // because Lua code often closes in both an error path and a finally path.
+            let cb = cb.map(|f| lua.create_registry_value(f)).transpose()?;
             this.state.borrow_mut().close(this.id, cb);
             Ok(())
         });

@@ -13,7 +13,7 @@ pub mod tcp;
 pub mod timer;
 pub mod tty;
 
-use mlua::{Function, IntoLuaMulti, LightUserData, Lua, MultiValue, Result, Table, Value};
+use mlua::{Function, IntoLuaMulti, LightUserData, Lua, Result, Table, Value};
 
 use crate::event_loop::scheduler::{done_marker, wait_marker};
 use crate::event_loop::{SharedState, Task};
@@ -60,13 +60,17 @@ pub fn native_table(lua: &Lua, state: &SharedState) -> Result<Table> {
         Ok(t)
     })?)?;
     let st = state.clone();
-    n.set("set_immediate", lua.create_function(move |_, (f, args): (Function, MultiValue)| {
-        st.borrow_mut().immediates.push_back(Task::Call(f, args));
+    // Both keep the callback and its one argument in the registry (see LuaRef): a
+    // script may queue a million of them.
+    n.set("set_immediate", lua.create_function(move |lua, (f, arg): (Function, Value)| {
+        let arg = if arg.is_nil() { None } else { Some(lua.create_registry_value(arg)?) };
+        st.borrow_mut().immediates.push_back(Task::CallRef(lua.create_registry_value(f)?, arg));
         Ok(())
     })?)?;
     let st = state.clone();
-    n.set("next_tick", lua.create_function(move |_, (f, args): (Function, MultiValue)| {
-        st.borrow_mut().ticks.push_back(Task::Call(f, args));
+    n.set("next_tick", lua.create_function(move |lua, (f, arg): (Function, Value)| {
+        let arg = if arg.is_nil() { None } else { Some(lua.create_registry_value(arg)?) };
+        st.borrow_mut().ticks.push_back(Task::CallRef(lua.create_registry_value(f)?, arg));
         Ok(())
     })?)?;
 

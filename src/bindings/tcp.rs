@@ -124,7 +124,7 @@ pub fn add_methods<M: UserDataMethods<LuvHandle>>(methods: &mut M) {
         }
         let t = tcp(&mut st, this, "listen")?;
         t.socket = Socket::Listener(listener);
-        t.listen_cb = cb;
+        t.listen_cb = cb.map(|f| lua.create_registry_value(f)).transpose()?;
         st.refresh_tcp_active(this.id);
         true.into_lua_multi(lua)
     });
@@ -161,7 +161,7 @@ pub fn add_methods<M: UserDataMethods<LuvHandle>>(methods: &mut M) {
                 LuvHandle::new(lua, &this.state, id, "tcp")?.into_lua_multi(lua)
             }
             Ok(None) => {
-                tcp(&mut st, this, "try_accept")?.accept_waiter = Some(lua.current_thread());
+                tcp(&mut st, this, "try_accept")?.accept_waiter = Some(lua.create_registry_value(lua.current_thread())?);
                 st.refresh_tcp_active(this.id);
                 wait(lua)
             }
@@ -171,7 +171,7 @@ pub fn add_methods<M: UserDataMethods<LuvHandle>>(methods: &mut M) {
 
     methods.add_method("connect", |lua, this, (host, port, cb): (String, f64, Value)| {
         let addr = parse_addr("tcp_connect", &host, port_arg("tcp_connect", port)?)?;
-        let waker = waker_from(cb, "tcp_connect")?;
+        let waker = waker_from(lua, cb, "tcp_connect")?;
         let mut st = this.state.borrow_mut();
         let t = tcp(&mut st, this, "tcp_connect")?;
         let stream = match std::mem::replace(&mut t.socket, Socket::New) {
@@ -197,14 +197,17 @@ pub fn add_methods<M: UserDataMethods<LuvHandle>>(methods: &mut M) {
         }
         let is_thread = matches!(waker, Some(Waker::Thread(_)));
         // Without a callback we still wait for the outcome, so writes queue until then.
-        tcp(&mut st, this, "tcp_connect")?.connect_waker = Some(waker.unwrap_or(Waker::Callback(
-            lua.create_function(|_, ()| Ok(()))?,
-        )));
+        let waker = match waker {
+            Some(w) => w,
+            None => Waker::Callback(lua.create_registry_value(lua.create_function(|_, ()| Ok(()))?)?),
+        };
+        tcp(&mut st, this, "tcp_connect")?.connect_waker = Some(waker);
         st.refresh_tcp_active(this.id);
         if is_thread { wait(lua) } else { true.into_lua_multi(lua) }
     });
 
-    methods.add_method("read_start", |_, this, cb: mlua::Function| {
+    methods.add_method("read_start", |lua, this, cb: mlua::Function| {
+        let cb = lua.create_registry_value(cb)?;
         let mut st = this.state.borrow_mut();
         let t = tcp(&mut st, this, "read_start")?;
         if !matches!(t.socket, Socket::Stream(_)) {
@@ -248,7 +251,7 @@ pub fn add_methods<M: UserDataMethods<LuvHandle>>(methods: &mut M) {
                 }
                 Ok(n) => lua.create_string(&read_buf[..n])?.into_lua_multi(lua),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    t.read_waiter = Some(lua.current_thread());
+                    t.read_waiter = Some(lua.create_registry_value(lua.current_thread())?);
                     st.refresh_tcp_active(this.id);
                     wait(lua)
                 }
@@ -275,7 +278,7 @@ pub fn add_methods<M: UserDataMethods<LuvHandle>>(methods: &mut M) {
                 )))
             }
         };
-        let waker = waker_from(cb, "write")?;
+        let waker = waker_from(lua, cb, "write")?;
         let mut st = this.state.borrow_mut();
         let t = tcp(&mut st, this, "write")?;
         let Socket::Stream(s) = &mut t.socket else {
@@ -295,9 +298,9 @@ pub fn add_methods<M: UserDataMethods<LuvHandle>>(methods: &mut M) {
             }
         }
         if written == data.len() {
-            if let Some(Waker::Callback(f)) = waker {
+            if let Some(w @ Waker::Callback(_)) = waker {
                 // Callbacks always run later, never inside the caller's call.
-                st.pending.push_back(Task::Call(f, MultiValue::new()));
+                st.pending.push_back(Task::Wake(w, MultiValue::new()));
             }
             return true.into_lua_multi(lua);
         }
@@ -314,7 +317,7 @@ pub fn add_methods<M: UserDataMethods<LuvHandle>>(methods: &mut M) {
     });
 
     methods.add_method("shutdown", |lua, this, cb: Value| {
-        let waker = waker_from(cb, "shutdown")?;
+        let waker = waker_from(lua, cb, "shutdown")?;
         let mut st = this.state.borrow_mut();
         let t = tcp(&mut st, this, "shutdown")?;
         let Socket::Stream(s) = &mut t.socket else {
@@ -325,8 +328,8 @@ pub fn add_methods<M: UserDataMethods<LuvHandle>>(methods: &mut M) {
             if let Err(e) = res {
                 return io_error_values(lua, &e);
             }
-            if let Some(Waker::Callback(f)) = waker {
-                st.pending.push_back(Task::Call(f, MultiValue::new()));
+            if let Some(w @ Waker::Callback(_)) = waker {
+                st.pending.push_back(Task::Wake(w, MultiValue::new()));
             }
             return true.into_lua_multi(lua);
         }

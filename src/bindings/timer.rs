@@ -36,10 +36,10 @@ fn millis(method: &str, what: &str, v: f64) -> Result<u64> {
 }
 
 pub fn add_methods<M: UserDataMethods<LuvHandle>>(methods: &mut M) {
-    methods.add_method("start", |_, this, (timeout, repeat, cb): (f64, f64, Value)| {
+    methods.add_method("start", |lua, this, (timeout, repeat, cb): (f64, f64, Value)| {
         let timeout = millis("timer_start", "timeout", timeout)?;
         let repeat = millis("timer_start", "repeat", repeat)?;
-        let waker = waker_from(cb, "timer_start")?
+        let waker = waker_from(lua, cb, "timer_start")?
             .ok_or_else(|| mlua::Error::runtime("timer_start: a callback (function or coroutine) is required"))?;
         let mut st = this.state.borrow_mut();
         let t = timer(&mut st, this, "timer_start")?;

@@ -100,7 +100,7 @@ pub fn try_read(lua: &Lua, st: &mut LoopState, this: &LuvHandle) -> Result<mlua:
         match e.kind() {
             std::io::ErrorKind::Interrupted => continue,
             std::io::ErrorKind::WouldBlock if f.registered => {
-                f.read_waiter = Some(lua.current_thread());
+                f.read_waiter = Some(lua.create_registry_value(lua.current_thread())?);
                 handles.set_active(this.id, true);
                 return Value::LightUserData(wait_marker()).into_lua_multi(lua);
             }

@@ -7,7 +7,7 @@
 
 use std::collections::VecDeque;
 
-use mlua::{Function, Thread};
+use mlua::RegistryKey;
 use slab::Slab;
 
 use super::timer_wheel::EntryKey;
@@ -19,12 +19,17 @@ pub struct HandleId {
     pub gen: u32,
 }
 
+/// A Lua value the loop keeps across turns (a callback, a waiting coroutine). It lives
+/// in the Lua registry rather than on mlua's reference stack, which LuaJIT caps at about
+/// 65,000 slots: a million pending timers would overflow it.
+pub type LuaRef = RegistryKey;
+
 /// Who to tell when something finishes: a callback to run in a pooled coroutine, or a
 /// suspended coroutine to resume.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub enum Waker {
-    Callback(Function),
-    Thread(Thread),
+    Callback(LuaRef),
+    Thread(LuaRef),
 }
 
 pub struct Handle {
@@ -33,7 +38,7 @@ pub struct Handle {
     active: bool,
     referenced: bool,
     pub closing: bool,
-    pub close_cb: Option<Function>,
+    pub close_cb: Option<LuaRef>,
     pub kind: Kind,
 }
 
@@ -82,13 +87,13 @@ pub struct WriteReq {
 pub struct Tcp {
     pub socket: Socket,
     pub connect_waker: Option<Waker>,
-    pub read_cb: Option<Function>,
-    pub read_waiter: Option<Thread>,
-    pub listen_cb: Option<Function>,
-    pub accept_waiter: Option<Thread>,
+    pub read_cb: Option<LuaRef>,
+    pub read_waiter: Option<LuaRef>,
+    pub listen_cb: Option<LuaRef>,
+    pub accept_waiter: Option<LuaRef>,
     pub accepted: VecDeque<mio::net::TcpStream>,
     pub writes: VecDeque<WriteReq>,
-    pub write_waiter: Option<Thread>,
+    pub write_waiter: Option<LuaRef>,
     pub shutdown: Option<Option<Waker>>,
     pub eof: bool,
 }
@@ -127,7 +132,7 @@ pub struct FdStream {
     pub fd: i32,
     /// epoll refuses regular files; those are always "ready" and read directly.
     pub registered: bool,
-    pub read_waiter: Option<Thread>,
+    pub read_waiter: Option<LuaRef>,
 }
 
 /// The slab of handles plus the count that decides whether the loop is alive.
@@ -222,7 +227,7 @@ impl Handles {
 
     /// Marks a handle closing (it stops counting as active). Returns false if it was
     /// already closing or gone.
-    pub fn mark_closing(&mut self, id: HandleId, cb: Option<Function>) -> bool {
+    pub fn mark_closing(&mut self, id: HandleId, cb: Option<LuaRef>) -> bool {
         if self.get(id).is_none() {
             return false;
         }

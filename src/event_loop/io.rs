@@ -62,7 +62,7 @@ impl EventLoop {
                 Ok(()) => MultiValue::new(),
                 Err(e) => callback_error(&self.lua, &e)?,
             };
-            Task::wake(waker, args)
+            Task::Wake(waker, args)
         };
         self.run_task(task)
     }
@@ -92,14 +92,18 @@ impl EventLoop {
                         }
                     }
                 }
-                Some((n, tcp.listen_cb.clone(), tcp.accept_waiter.take()))
+                let cb = match &tcp.listen_cb {
+                    Some(k) => Some(self.lua.registry_value::<mlua::Function>(k)?),
+                    None => None,
+                };
+                Some((n, cb, tcp.accept_waiter.take()))
             } else {
                 None
             }
         };
         if let Some((n, cb, waiter)) = accepted {
             if let Some(t) = waiter {
-                self.run_task(Task::Resume(t, MultiValue::new()))?;
+                self.run_task(Task::Wake(Waker::Thread(t), MultiValue::new()))?;
             }
             if let Some(cb) = cb {
                 for _ in 0..n {
@@ -121,14 +125,15 @@ impl EventLoop {
         };
         if let Some(t) = waiter {
             self.state.borrow_mut().refresh_tcp_active(id);
-            self.run_task(Task::Resume(t, MultiValue::new()))?;
+            self.run_task(Task::Wake(Waker::Thread(t), MultiValue::new()))?;
         }
         loop {
             let task = {
                 let mut st = self.state.borrow_mut();
                 let LoopState { handles, read_buf, .. } = &mut *st;
                 let Some(Kind::Tcp(tcp)) = handles.get_mut(id).map(|h| &mut h.kind) else { break };
-                let Some(cb) = tcp.read_cb.clone() else { break };
+                let Some(cb) = &tcp.read_cb else { break };
+                let cb: mlua::Function = self.lua.registry_value(cb)?;
                 let Socket::Stream(s) = &mut tcp.socket else { break };
                 let args = match s.read(read_buf) {
                     Ok(0) => {
@@ -163,7 +168,7 @@ impl EventLoop {
             waiter
         };
         match waiter {
-            Some(t) => self.run_task(Task::Resume(t, MultiValue::new())),
+            Some(t) => self.run_task(Task::Wake(Waker::Thread(t), MultiValue::new())),
             None => Ok(()),
         }
     }
@@ -197,7 +202,7 @@ impl LoopState {
                     req.written += n;
                     if req.written == req.data.len() {
                         let req = tcp.writes.pop_front().expect("front exists");
-                        done.extend(req.waker.map(|w| Task::wake(w, MultiValue::new())));
+                        done.extend(req.waker.map(|w| Task::Wake(w, MultiValue::new())));
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -211,13 +216,13 @@ impl LoopState {
         if let Some(e) = failure {
             for req in tcp.writes.drain(..) {
                 if let Some(w) = req.waker {
-                    done.push(Task::wake(w, callback_error(lua, &e)?));
+                    done.push(Task::Wake(w, callback_error(lua, &e)?));
                 }
             }
         }
         if tcp.writes.is_empty() {
             if let Some(t) = tcp.write_waiter.take() {
-                done.push(Task::Resume(t, MultiValue::new()));
+                done.push(Task::Wake(Waker::Thread(t), MultiValue::new()));
             }
             if let Some(waker) = tcp.shutdown.take() {
                 let res = s.shutdown(std::net::Shutdown::Write);
@@ -226,7 +231,7 @@ impl LoopState {
                         Ok(()) => MultiValue::new(),
                         Err(e) => callback_error(lua, &e)?,
                     };
-                    done.push(Task::wake(w, args));
+                    done.push(Task::Wake(w, args));
                 }
             }
         }
@@ -236,11 +241,11 @@ impl LoopState {
 }
 
 /// Turns a Lua waker argument (function or coroutine) into a [`Waker`].
-pub fn waker_from(v: Value, what: &str) -> Result<Option<Waker>> {
+pub fn waker_from(lua: &mlua::Lua, v: Value, what: &str) -> Result<Option<Waker>> {
     match v {
         Value::Nil => Ok(None),
-        Value::Function(f) => Ok(Some(Waker::Callback(f))),
-        Value::Thread(t) => Ok(Some(Waker::Thread(t))),
+        Value::Function(f) => Ok(Some(Waker::Callback(lua.create_registry_value(f)?))),
+        Value::Thread(t) => Ok(Some(Waker::Thread(lua.create_registry_value(t)?))),
         other => Err(mlua::Error::runtime(format!(
             "{what}: expected a function or coroutine as callback, got {}",
             other.type_name()

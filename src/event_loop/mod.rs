@@ -66,18 +66,13 @@ pub enum Task {
     Call(Function, MultiValue),
     /// Resume a suspended coroutine.
     Resume(Thread, MultiValue),
+    /// Wake whoever a binding registered (looked up in the registry when run).
+    Wake(Waker, MultiValue),
+    /// Run a callback kept in the registry with one argument (setImmediate, nextTick).
+    CallRef(handle::LuaRef, Option<handle::LuaRef>),
     /// Act as if the handle had been reported ready (libuv's `uv__io_feed`): used when a
     /// reader starts on a socket whose edge was already consumed.
     Feed(HandleId),
-}
-
-impl Task {
-    pub fn wake(waker: Waker, args: MultiValue) -> Task {
-        match waker {
-            Waker::Callback(f) => Task::Call(f, args),
-            Waker::Thread(t) => Task::Resume(t, args),
-        }
-    }
 }
 
 /// Everything the loop owns. Bindings borrow it briefly; the loop never holds the borrow
@@ -166,7 +161,7 @@ impl LoopState {
 
     /// `uv.close`: deregister now, free in the closing phase. Returns false if the
     /// handle was already closing.
-    pub fn close(&mut self, id: HandleId, cb: Option<Function>) -> bool {
+    pub fn close(&mut self, id: HandleId, cb: Option<handle::LuaRef>) -> bool {
         let Some(h) = self.handles.get_mut(id) else { return false };
         let mut cancelled: Vec<Waker> = Vec::new();
         match &mut h.kind {
@@ -200,7 +195,7 @@ impl LoopState {
             }
         }
         for w in cancelled {
-            self.pending.push_back(Task::wake(w, MultiValue::new()));
+            self.pending.push_back(Task::Wake(w, MultiValue::new()));
         }
         self.handles.mark_closing(id, cb);
         self.closing.push(id);
@@ -277,7 +272,7 @@ impl EventLoop {
             st.timers.poll_expired(now, &mut due);
         }
         for (id, seq) in due {
-            let waker = {
+            let task = {
                 let mut st = self.state.borrow_mut();
                 let now = st.now;
                 let Some(Kind::Timer(t)) = st.handles.get_mut(id).map(|h| &mut h.kind) else {
@@ -290,7 +285,12 @@ impl EventLoop {
                 }
                 t.entry = None;
                 let repeat = t.repeat;
-                let waker = t.waker.clone();
+                // The waker stays with the timer (it may repeat): fetch what it names.
+                let task = match &t.waker {
+                    Some(Waker::Callback(k)) => Some(Task::Call(self.lua.registry_value(k)?, MultiValue::new())),
+                    Some(Waker::Thread(k)) => Some(Task::Resume(self.lua.registry_value(k)?, MultiValue::new())),
+                    None => None,
+                };
                 if repeat > 0 {
                     // Re-arm before the callback, as libuv does, so the callback may stop it.
                     st.timer_seq += 1;
@@ -305,10 +305,10 @@ impl EventLoop {
                 if st.trace {
                     eprintln!("[loop] timer {}:{} fired at {now} ms", id.key, id.gen);
                 }
-                waker
+                task
             };
-            if let Some(w) = waker {
-                self.run_task(Task::wake(w, MultiValue::new()))?;
+            if let Some(task) = task {
+                self.run_task(task)?;
             }
         }
         Ok(())
@@ -399,7 +399,7 @@ impl EventLoop {
                 st.handles.remove(id).and_then(|h| h.close_cb)
             };
             if let Some(cb) = cb {
-                self.run_task(Task::Call(cb, MultiValue::new()))?;
+                self.run_task(Task::Wake(Waker::Callback(cb), MultiValue::new()))?;
             }
         }
         Ok(())

@@ -12,6 +12,7 @@
 use mlua::thread::ThreadStatus;
 use mlua::{Function, LightUserData, MultiValue, Result, Thread, Value};
 
+use super::handle::Waker;
 use super::{EventLoop, Task};
 
 /// The DONE marker returned by a trampoline that finished its callback.
@@ -55,6 +56,15 @@ impl EventLoop {
         match task {
             Task::Call(f, args) => self.call(f, args),
             Task::Resume(t, args) => self.resume(t, args),
+            Task::Wake(Waker::Callback(k), args) => self.call(self.lua.registry_value(&k)?, args),
+            Task::Wake(Waker::Thread(k), args) => self.resume(self.lua.registry_value(&k)?, args),
+            Task::CallRef(f, arg) => {
+                let arg: Value = match arg {
+                    Some(k) => self.lua.registry_value(&k)?,
+                    None => Value::Nil,
+                };
+                self.call(self.lua.registry_value(&f)?, MultiValue::from_vec(vec![arg]))
+            }
             Task::Feed(id) => self.on_ready(id, true, true),
         }
     }
