@@ -253,3 +253,14 @@ fn hostile_arguments_raise_lua_errors_not_panics() {
     assert_eq!(stdout(&o), "survived\t13\n", "{}", stderr(&o));
     assert_eq!(o.status.code(), Some(0));
 }
+
+#[test]
+fn uv_stop_ends_the_loop_with_handles_still_active() {
+    let start = Instant::now();
+    let o = stardust(&[
+        "-e",
+        "local t = require('timer'); t.setInterval(5, function() end); t.setTimeout(30, function() require('uv').stop() end)",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(start.elapsed() < Duration::from_secs(10));
+}

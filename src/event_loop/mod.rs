@@ -229,7 +229,6 @@ impl EventLoop {
 
     /// Runs until nothing is left to do (or `uv.stop()`).
     pub fn run(&self) -> Result<()> {
-        self.state.borrow_mut().stop_flag = false;
         loop {
             self.update_time();
             self.run_timers()?;
@@ -243,6 +242,8 @@ impl EventLoop {
                 (st.stop_flag, st.alive())
             };
             if stop {
+                // As libuv: the flag is spent once it has stopped one run.
+                self.state.borrow_mut().stop_flag = false;
                 return Ok(());
             }
             if !alive {

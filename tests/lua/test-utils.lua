@@ -1,0 +1,61 @@
+local utils = require('utils')
+local pp = require('pretty-print')
+local timer = require('timer')
+
+-- A callback-style function: calls back with (err, value) after a tick.
+local function double(x, callback)
+  timer.setTimeout(1, function()
+    if type(x) ~= "number" then return callback("EINVAL: not a number") end
+    callback(nil, x * 2)
+  end)
+end
+
+require('tap')(function(test)
+  test("bind binds self and leading arguments", function()
+    local obj = { n = 10 }
+    function obj.add(self, a, b) return self.n + a + (b or 0) end
+    assert(utils.bind(obj.add, obj)(1) == 11)
+    assert(utils.bind(obj.add, obj, 5)(2) == 17)
+  end)
+
+  test("adapt with a callback passes it through", function(expect)
+    utils.adapt(expect(function(err, v)
+      assert(err == nil and v == 8)
+    end), double, 4)
+  end)
+
+  test("adapt with a coroutine waits and returns the result", function()
+    local v = utils.adapt(coroutine.running(), double, 21)
+    assert(v == 42, tostring(v))
+    local ok, err = pcall(utils.adapt, coroutine.running(), double, "x")
+    assert(not ok and tostring(err):find("EINVAL"), tostring(err))
+  end)
+
+  test("dump matches luvit's format", function()
+    assert(pp.dump("hi") == "'hi'")
+    assert(pp.dump("it's") == '"it\'s"')
+    assert(pp.dump("a\nb\0") == "'a\\nb\\000'", pp.dump("a\nb\0"))
+    assert(pp.dump(42) == "42")
+    assert(pp.dump(nil) == "nil")
+    assert(pp.dump({ 1, 2, 3 }) == "{ 1, 2, 3 }", pp.dump({ 1, 2, 3 }))
+    assert(pp.dump({ a = 1 }) == "{ a = 1 }")
+    assert(pp.dump({}) == "{}")
+    assert(pp.dump({ ["x y"] = true }) == "{ ['x y'] = true }", pp.dump({ ["x y"] = true }))
+    assert(pp.dump({ chunk = "Hello world\n" }) == "{ chunk = 'Hello world\\n' }")
+    local t = {}
+    t.self = t
+    assert(pp.dump(t):find("self = table: "), pp.dump(t))
+  end)
+
+  test("long tables break over lines", function()
+    local long = {}
+    for i = 1, 40 do long[i] = i * 1000 end
+    local s = pp.dump(long)
+    assert(s:find("\n  1000,\n"), s)
+  end)
+
+  test("no colors when stdout is not a terminal", function()
+    assert(not pp.dump({ 1 }):find("\27"))
+    assert(pp.colorize("err", "x") == "x")
+  end)
+end)
