@@ -13,5 +13,6 @@
 
 pub mod bindings;
 pub mod event_loop;
+pub mod http;
 pub mod lua_lib;
 pub mod runtime;

@@ -8,6 +8,7 @@
 
 pub mod errors;
 pub mod handle;
+pub mod http;
 pub mod json;
 pub mod tcp;
 pub mod timer;
@@ -87,6 +88,8 @@ pub fn native_table(lua: &Lua, state: &SharedState) -> Result<Table> {
     })?)?;
     let st = state.clone();
     n.set("active_refs", lua.create_function(move |_, ()| Ok(st.borrow().handles.active_refs()))?)?;
+
+    n.set("http_decoder", lua.create_function(http::new_decoder)?)?;
 
     n.set("exit", lua.create_function(|_, code: Option<i32>| -> Result<()> { crate::runtime::exit(code.unwrap_or(0)) })?)?;
     n.set("lua_lib", lua.create_function(|_, path: String| Ok(crate::lua_lib::source(&path)))?)?;

@@ -261,6 +261,43 @@ pub fn add_methods<M: UserDataMethods<LuvHandle>>(methods: &mut M) {
         }
     });
 
+    // Like try_read, but the bytes go straight into an HTTP decoder's buffer. Returns
+    // true (bytes added), nil at EOF, WAIT, or nil, err, code.
+    methods.add_method("try_read_into", |lua, this, mut dec: mlua::UserDataRefMut<super::http::HttpDecoder>| {
+        let mut st = this.state.borrow_mut();
+        let LoopState { handles, read_buf, .. } = &mut *st;
+        let t = match handles.get_mut(this.id).map(|h| &mut h.kind) {
+            Some(Kind::Tcp(t)) => t,
+            Some(_) => return Err(mlua::Error::runtime("try_read_into: expected a tcp handle")),
+            None => return error_values(lua, "EBADF", "handle is closed"),
+        };
+        if t.eof {
+            return Value::Nil.into_lua_multi(lua);
+        }
+        let Socket::Stream(s) = &mut t.socket else {
+            return error_values(lua, "ENOTCONN", "socket is not connected");
+        };
+        loop {
+            return match s.read(read_buf) {
+                Ok(0) => {
+                    t.eof = true;
+                    Value::Nil.into_lua_multi(lua)
+                }
+                Ok(n) => {
+                    dec.0.feed(&read_buf[..n]);
+                    true.into_lua_multi(lua)
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    t.read_waiter = Some(lua.create_registry_value(lua.current_thread())?);
+                    st.refresh_tcp_active(this.id);
+                    wait(lua)
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => io_error_values(lua, &e),
+            };
+        }
+    });
+
     methods.add_method("write", |lua, this, (data, cb): (Value, Value)| {
         let data: Vec<u8> = match data {
             Value::String(s) => s.as_bytes().to_vec(),

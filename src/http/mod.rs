@@ -1,0 +1,3 @@
+//! HTTP/1.x in Rust: the strict decoder (the Lua side builds and writes responses).
+
+pub mod decoder;
