@@ -7,7 +7,7 @@ use std::rc::Rc;
 use mlua::{Lua, MultiValue, Result, Table, Value};
 
 use crate::bindings;
-use crate::event_loop::{EventLoop, Hooks, LoopState};
+use crate::event_loop::{EventLoop, Hooks, LoopState, Task};
 use crate::lua_lib;
 
 /// What the command line asked for.
@@ -59,10 +59,10 @@ pub fn run(opts: Options) -> Result<i32> {
     state.borrow_mut().update_time();
     let ev = EventLoop::new(lua, state, hooks);
     // The main script is just the first callback: it runs in a coroutine like any other.
-    ev.call(main, MultiValue::from_vec(vec![Value::Table(job)]))?;
+    ev.run_task(Task::Call(main, MultiValue::from_vec(vec![Value::Table(job)])))?;
     ev.run()?;
     // `finish` emits process 'exit' and exits with process.exitCode.
-    ev.call(finish, MultiValue::new())?;
+    ev.run_task(Task::Call(finish, MultiValue::new()))?;
     Ok(0)
 }
 

@@ -89,6 +89,18 @@ pub fn native_table(lua: &Lua, state: &SharedState) -> Result<Table> {
     let st = state.clone();
     n.set("active_refs", lua.create_function(move |_, ()| Ok(st.borrow().handles.active_refs()))?)?;
 
+    // Name resolution for hosts that are not IP literals. getaddrinfo blocks; the
+    // common cases (localhost, /etc/hosts) answer at once.
+    n.set("resolve", lua.create_function(|lua, host: String| {
+        use std::net::ToSocketAddrs;
+        match (host.as_str(), 0).to_socket_addrs() {
+            Ok(mut addrs) => match addrs.next() {
+                Some(a) => a.ip().to_string().into_lua_multi(lua),
+                None => errors::error_values(lua, "ENOTFOUND", &format!("no address for {host}")),
+            },
+            Err(_) => errors::error_values(lua, "ENOTFOUND", &format!("cannot resolve {host}")),
+        }
+    })?)?;
     n.set("http_decoder", lua.create_function(http::new_decoder)?)?;
 
     n.set("exit", lua.create_function(|_, code: Option<i32>| -> Result<()> { crate::runtime::exit(code.unwrap_or(0)) })?)?;

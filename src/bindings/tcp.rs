@@ -298,54 +298,14 @@ pub fn add_methods<M: UserDataMethods<LuvHandle>>(methods: &mut M) {
         }
     });
 
-    methods.add_method("write", |lua, this, (data, cb): (Value, Value)| {
-        let data: Vec<u8> = match data {
-            Value::String(s) => s.as_bytes().to_vec(),
-            Value::Table(t) => {
-                let mut buf = Vec::new();
-                for chunk in t.sequence_values::<mlua::LuaString>() {
-                    buf.extend_from_slice(&chunk?.as_bytes());
-                }
-                buf
-            }
-            other => {
-                return Err(mlua::Error::runtime(format!(
-                    "write: data must be a string or a list of strings, got {}",
-                    other.type_name()
-                )))
-            }
-        };
-        let waker = waker_from(lua, cb, "write")?;
-        let mut st = this.state.borrow_mut();
-        let t = tcp(&mut st, this, "write")?;
-        let Socket::Stream(s) = &mut t.socket else {
-            return error_values(lua, "ENOTCONN", "socket is not connected");
-        };
-        // Write at once when nothing is queued (and the connect is done): the common case
-        // costs one syscall and no copy into the queue.
-        let mut written = 0;
-        if t.writes.is_empty() && t.connect_waker.is_none() {
-            while written < data.len() {
-                match s.write(&data[written..]) {
-                    Ok(n) => written += n,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => return io_error_values(lua, &e),
-                }
-            }
-        }
-        if written == data.len() {
-            if let Some(w @ Waker::Callback(_)) = waker {
-                // Callbacks always run later, never inside the caller's call.
-                st.pending.push_back(Task::Wake(w, MultiValue::new()));
-            }
-            return true.into_lua_multi(lua);
-        }
-        let is_thread = matches!(waker, Some(Waker::Thread(_)));
-        t.writes.push_back(WriteReq { data, written, waker });
-        st.refresh_tcp_active(this.id);
-        if is_thread { wait(lua) } else { true.into_lua_multi(lua) }
-    });
+    // Writes now if nothing is queued: one syscall (writev for a list of strings) and no
+    // copy. What the socket does not take is copied into the queue and flushed when it
+    // turns writable.
+    methods.add_method("write", |lua, this, (data, cb): (Value, Value)| write(lua, this, data, cb, false));
+
+    // The same, but the syscall waits until the running callback returns, so the writes
+    // of one callback leave in one syscall (net.Socket writes this way).
+    methods.add_method("queue_write", |lua, this, (data, cb): (Value, Value)| write(lua, this, data, cb, true));
 
     methods.add_method("write_queue_size", |_, this, ()| {
         let mut st = this.state.borrow_mut();
@@ -428,6 +388,88 @@ pub fn add_methods<M: UserDataMethods<LuvHandle>>(methods: &mut M) {
         };
         addr_table(lua, addr)
     });
+}
+
+fn write(lua: &Lua, this: &LuvHandle, data: Value, cb: Value, defer: bool) -> Result<MultiValue> {
+    let strings: Vec<mlua::LuaString> = match data {
+        Value::String(s) => vec![s],
+        Value::Table(t) => t.sequence_values::<mlua::LuaString>().collect::<Result<_>>().map_err(|_| {
+            mlua::Error::runtime("write: data must be a string or a list of strings")
+        })?,
+        other => {
+            return Err(mlua::Error::runtime(format!(
+                "write: data must be a string or a list of strings, got {}",
+                other.type_name()
+            )))
+        }
+    };
+    let waker = waker_from(lua, cb, "write")?;
+    let bytes: Vec<_> = strings.iter().map(|s| s.as_bytes()).collect();
+    let total: usize = bytes.iter().map(|b| b.len()).sum();
+    let mut st = this.state.borrow_mut();
+    let t = tcp(&mut st, this, "write")?;
+    let Socket::Stream(s) = &mut t.socket else {
+        return error_values(lua, "ENOTCONN", "socket is not connected");
+    };
+    let mut written = 0;
+    if !defer && t.writes.is_empty() && t.connect_waker.is_none() {
+        written = match write_all_now(s, &bytes) {
+            Ok(n) => n,
+            Err(e) => return io_error_values(lua, &e),
+        };
+    }
+    if written == total {
+        if let Some(w @ Waker::Callback(_)) = waker {
+            // Callbacks always run later, never inside the caller's call.
+            st.pending.push_back(Task::Wake(w, MultiValue::new()));
+        }
+        return true.into_lua_multi(lua);
+    }
+    // Queue the rest (all of it when deferred).
+    let mut rest = Vec::with_capacity(total - written);
+    let mut skip = written;
+    for b in &bytes {
+        if skip >= b.len() {
+            skip -= b.len();
+            continue;
+        }
+        rest.extend_from_slice(&b[skip..]);
+        skip = 0;
+    }
+    let is_thread = matches!(waker, Some(Waker::Thread(_)));
+    t.writes.push_back(WriteReq { data: rest, written: 0, waker });
+    if defer {
+        st.mark_dirty(this.id);
+    }
+    st.refresh_tcp_active(this.id);
+    if is_thread { wait(lua) } else { true.into_lua_multi(lua) }
+}
+
+/// Writes the slices until done or WouldBlock; returns how much went out.
+fn write_all_now(s: &mut mio::net::TcpStream, bufs: &[mlua::BorrowedBytes]) -> io::Result<usize> {
+    let total: usize = bufs.iter().map(|b| b.len()).sum();
+    let mut written = 0;
+    while written < total {
+        // Build the slices still to go (usually all of them, once).
+        let mut skip = written;
+        let mut slices = Vec::with_capacity(bufs.len());
+        for b in bufs {
+            if skip >= b.len() {
+                skip -= b.len();
+                continue;
+            }
+            slices.push(io::IoSlice::new(&b[skip..]));
+            skip = 0;
+        }
+        let res = if slices.len() == 1 { s.write(&slices[0]) } else { s.write_vectored(&slices) };
+        match res {
+            Ok(n) => written += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(written)
 }
 
 /// The next accepted connection: from the queue the loop filled, else straight from

@@ -93,6 +93,8 @@ pub struct LoopState {
     /// process.nextTick callbacks: drained after every callback or resume returns.
     pub ticks: VecDeque<Task>,
     closing: Vec<HandleId>,
+    /// Handles with writes queued by `queue_write`, flushed when the running task returns.
+    dirty: Vec<HandleId>,
     /// Coroutines waiting for the loop to run out of work (tap waits here between tests).
     pub idle: VecDeque<Thread>,
     /// One read buffer for every socket: a read copies straight into a Lua string.
@@ -119,6 +121,7 @@ impl LoopState {
             ticks: VecDeque::new(),
             closing: Vec::new(),
             idle: VecDeque::new(),
+            dirty: Vec::new(),
             read_buf: vec![0; 64 * 1024],
             pool: Vec::new(),
             stop_flag: false,
@@ -136,6 +139,13 @@ impl LoopState {
 
     pub fn stop(&mut self) {
         self.stop_flag = true;
+    }
+
+    /// Flushes this handle's queued writes when the running task returns.
+    pub fn mark_dirty(&mut self, id: HandleId) {
+        if !self.dirty.contains(&id) {
+            self.dirty.push(id);
+        }
     }
 
     /// (Re)arms a timer handle to fire `timeout` ms from the cached clock.

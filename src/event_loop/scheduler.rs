@@ -40,14 +40,30 @@ pub struct Hooks {
 }
 
 impl EventLoop {
-    /// Runs one queued task, then the process.nextTick queue it may have filled.
+    /// Runs one queued task, then the process.nextTick queue it may have filled, then
+    /// sends the writes it queued (one syscall per socket for the whole task).
     pub fn run_task(&self, task: Task) -> Result<()> {
         self.run_one(task)?;
         loop {
             let tick = self.state.borrow_mut().ticks.pop_front();
             match tick {
                 Some(t) => self.run_one(t)?,
+                None => break,
+            }
+        }
+        self.flush_dirty()
+    }
+
+    fn flush_dirty(&self) -> Result<()> {
+        loop {
+            let id = match self.state.borrow_mut().dirty.pop() {
+                Some(id) => id,
                 None => return Ok(()),
+            };
+            let done = self.state.borrow_mut().flush_writes(&self.lua, id)?;
+            for task in done {
+                // Write callbacks run now: they are completions of this task's writes.
+                self.run_task(task)?;
             }
         }
     }

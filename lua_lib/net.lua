@@ -1,0 +1,342 @@
+--[[
+net: TCP servers and sockets, node-style.
+
+  local net = require('net')
+  local server = net.createServer(function(socket)
+    socket:on('data', function(chunk) socket:write(chunk) end)   -- echo
+    socket:on('end', function() socket:finish() end)
+  end)
+  server:listen(7000, "127.0.0.1", function() print("listening", server:address().port) end)
+
+  local client = net.connect(7000, "127.0.0.1", function()
+    client:write("hello")
+  end)
+  client:on('data', function(chunk) p(chunk) client:destroy() end)
+  client:on('error', function(err) print(err.code) end)   -- e.g. ECONNREFUSED
+
+A Socket is a Duplex stream. TCP_NODELAY is on by default, and everything written in
+one callback leaves in one syscall. Errors are core.Error objects with a `code`
+("ECONNREFUSED", "EADDRINUSE", ...) and a "CODE: message" `message`. A server's bind
+error goes to its 'error' event, and is an uncaught error when nobody listens.
+]]
+
+local uv = require('uv')
+local native = require('_native')
+local core = require('core')
+local Duplex = require('stream').Duplex
+
+local Emitter, Error = core.Emitter, core.Error
+
+local function makeError(message, code)
+  local err = Error:new(message)
+  err.code = code or err.code
+  return err
+end
+
+local function isIP(host)
+  return host:find("^%d+%.%d+%.%d+%.%d+$") ~= nil or host:find(":", 1, true) ~= nil
+end
+
+-- An IP for `host` (literal, "localhost", or resolved), or nil, err, code.
+local function resolve(host)
+  if host == nil or host == "localhost" then return "127.0.0.1" end
+  if isIP(host) then return host end
+  return native.resolve(host)
+end
+
+local function nodeAddress(a)
+  if not a then return nil end
+  return { address = a.ip, port = a.port, family = a.family == "inet6" and "IPv6" or "IPv4" }
+end
+
+-- Socket -----------------------------------------------------------------------------
+
+local Socket = Duplex:extend()
+
+function Socket:initialize(options)
+  options = options or {}
+  Duplex.initialize(self, options)
+  -- Node's default for sockets: when the peer ends, end our side too.
+  self.allowHalfOpen = options.allowHalfOpen == true
+  self.connecting = false
+  self.destroyed = false
+  self.bytesRead = 0
+  self.bytesWritten = 0
+  if options.handle then
+    self._handle = options.handle
+    self:_connected()
+  end
+end
+
+-- The handle is connected: set it up as node does.
+function Socket:_connected()
+  local h = self._handle
+  h:nodelay(true)
+  local peer = h:getpeername()
+  if peer then
+    self.remoteAddress, self.remotePort = peer.ip, peer.port
+    self.remoteFamily = peer.family == "inet6" and "IPv6" or "IPv4"
+  end
+end
+
+function Socket:_onData(err, data, code)
+  if err then
+    return self:destroy(makeError(err, data or code))
+  end
+  if data == nil then
+    -- EOF: the readable side ends; without allowHalfOpen our side ends too.
+    self._handle:read_stop()
+    self._reading = false
+    self:push(nil)
+    if not self.allowHalfOpen then
+      self:finish()
+      self:_maybeClose()
+    end
+    return
+  end
+  self.bytesRead = self.bytesRead + #data
+  if self._timer then self._timer:again() end
+  if not self:push(data) then
+    -- The consumer is behind: stop reading until it asks again (_read).
+    self._handle:read_stop()
+    self._reading = false
+  end
+end
+
+function Socket:_read()
+  if self._reading or not self._handle or self.connecting or self.destroyed then return end
+  self._reading = true
+  self._handle:read_start(function(err, data, code)
+    return self:_onData(err, data, code)
+  end)
+end
+
+function Socket:_write(chunk, callback)
+  if self.connecting then
+    self:once('connect', function() self:_write(chunk, callback) end)
+    return
+  end
+  if not self._handle or self.destroyed then
+    return callback("EPIPE: socket is closed")
+  end
+  self.bytesWritten = self.bytesWritten + #chunk
+  if self._timer then self._timer:again() end
+  local ok, err = self._handle:queue_write(chunk, callback)
+  if not ok then callback(err) end
+end
+
+function Socket:_final(callback)
+  if not self._handle or self.destroyed then return callback() end
+  if self.connecting then
+    return self:once('connect', function() self:_final(callback) end)
+  end
+  local ok = self._handle:shutdown(function() callback() end)
+  if not ok then callback() end
+end
+
+function Socket:_destroy(err, callback)
+  self.destroyed = true
+  self.connecting = false
+  if self._timer then
+    self._timer:close()
+    self._timer = nil
+  end
+  if self._handle then
+    self._handle:close()
+  end
+  callback(err)
+end
+
+-- Without allowHalfOpen: once the peer has ended ('end' was emitted, or nobody reads
+-- and EOF came) and our writes are done, close.
+function Socket:_maybeClose()
+  local rs = self._readableState
+  local readDone = rs.endEmitted or (rs.ended and not rs.flowing)
+  if readDone and self._writableState.finished and not self.destroyed then
+    self:destroy()
+  end
+end
+
+-- Connects: (port, host, cb) or ({ port, host }, cb).
+function Socket:connect(port, host, callback)
+  if type(port) == "table" then
+    port, host, callback = port.port, port.host, host
+  end
+  if type(host) == "function" then host, callback = nil, host end
+  if type(port) ~= "number" then
+    error("net.Socket:connect: port must be a number, got " .. type(port), 2)
+  end
+  if callback then self:once('connect', callback) end
+  self.connecting = true
+  local ip, rerr, rcode = resolve(host)
+  if not ip then
+    process.nextTick(function() self:destroy(makeError(rerr, rcode)) end)
+    return self
+  end
+  self._handle = uv.new_tcp()
+  local ok, err, code = self._handle:connect(ip, port, function(cerr, ccode)
+    self.connecting = false
+    if cerr then
+      return self:destroy(makeError(cerr, ccode))
+    end
+    self:_connected()
+    self:emit('connect')
+    if self._readableState.flowing ~= false then self:_read() end
+  end)
+  if not ok then
+    process.nextTick(function() self:destroy(makeError(err, code)) end)
+  end
+  return self
+end
+
+-- After `ms` milliseconds without reading or writing, emit 'timeout' (0 turns it off).
+-- The socket stays open: the listener decides (usually socket:destroy()).
+function Socket:setTimeout(ms, callback)
+  if callback then self:once('timeout', callback) end
+  if self._timer then
+    self._timer:close()
+    self._timer = nil
+  end
+  if ms and ms > 0 then
+    local t = uv.new_timer()
+    t:unref()
+    t:start(ms, ms, function() self:emit('timeout') end)
+    self._timer = t
+  end
+  return self
+end
+
+function Socket:setNoDelay(noDelay)
+  if self._handle then self._handle:nodelay(noDelay ~= false) end
+  return self
+end
+
+function Socket:setKeepAlive(enable, initialDelay)
+  if self._handle then
+    self._handle:keepalive(enable and true or false, initialDelay and math.floor(initialDelay / 1000) or nil)
+  end
+  return self
+end
+
+function Socket:address()
+  return self._handle and nodeAddress(self._handle:getsockname())
+end
+
+-- Node's names for the handle's ref/unref.
+function Socket:ref()
+  if self._handle then self._handle:ref() end
+  return self
+end
+
+function Socket:unref()
+  if self._handle then self._handle:unref() end
+  return self
+end
+
+-- 'end' may let the socket close (see _maybeClose).
+function Socket:emit(name, ...)
+  Duplex.emit(self, name, ...)
+  if (name == 'end' or name == 'finish') and not self.allowHalfOpen then
+    self:_maybeClose()
+  end
+  return self
+end
+
+-- Server -----------------------------------------------------------------------------
+
+local Server = Emitter:extend()
+
+function Server:initialize(options, onConnection)
+  if type(options) == "function" then options, onConnection = nil, options end
+  self.options = options or {}
+  if onConnection then self:on('connection', onConnection) end
+end
+
+-- listen(port, [host], [backlog], [callback])
+function Server:listen(port, host, backlog, callback)
+  if type(host) == "function" then host, backlog, callback = nil, nil, host end
+  if type(backlog) == "function" then backlog, callback = nil, backlog end
+  if type(port) ~= "number" then
+    error("net.Server:listen: port must be a number, got " .. type(port), 2)
+  end
+  if callback then self:once('listening', callback) end
+  local ip, rerr, rcode = resolve(host or "0.0.0.0")
+  local h = uv.new_tcp()
+  local ok, err, code = ip, rerr, rcode
+  if ok then ok, err, code = h:bind(ip, port) end
+  if ok then
+    ok, err, code = h:listen(backlog or 511, function()
+      local client = uv.new_tcp()
+      if not h:accept(client) then
+        client:close()
+        return
+      end
+      self:_onConnection(client)
+    end)
+  end
+  if not ok then
+    h:close()
+    -- Reported after listen returns, so a listener attached next still hears it;
+    -- with no listener it is an uncaught error.
+    process.nextTick(function() self:emit('error', makeError(err, code)) end)
+    return self
+  end
+  self._handle = h
+  process.nextTick(function() self:emit('listening') end)
+  return self
+end
+
+-- Runs in the accepted connection's own coroutine.
+function Server:_onConnection(client)
+  local socket = Socket:new({ handle = client, allowHalfOpen = self.options.allowHalfOpen })
+  -- Read from the start, as node does, so EOF is seen even by a server that only writes.
+  socket:_read()
+  self:emit('connection', socket)
+end
+
+function Server:address()
+  return self._handle and nodeAddress(self._handle:getsockname())
+end
+
+function Server:close(callback)
+  if callback then self:once('close', callback) end
+  if self._handle then
+    self._handle:close(function() self:emit('close') end)
+    self._handle = nil
+  else
+    process.nextTick(function() self:emit('close') end)
+  end
+  return self
+end
+
+function Server:ref()
+  if self._handle then self._handle:ref() end
+  return self
+end
+
+function Server:unref()
+  if self._handle then self._handle:unref() end
+  return self
+end
+
+-- Module functions -----------------------------------------------------------------
+
+local function createServer(options, onConnection)
+  return Server:new(options, onConnection)
+end
+
+local function createConnection(port, host, callback)
+  local socket = Socket:new(type(port) == "table" and port or nil)
+  return socket:connect(port, host, callback)
+end
+
+return {
+  Socket = Socket,
+  Server = Server,
+  createServer = createServer,
+  createConnection = createConnection,
+  connect = createConnection,
+  isIP = isIP,
+  makeError = makeError,
+  resolve = resolve,
+}
