@@ -109,9 +109,16 @@ function make_require(dir, embedded)
         path, src, cached = try_disk(target, tried)
       end
     else
-      -- Built-in libraries (ffi, bit, jit, string...) and anything preloaded.
+      -- Built-in libraries (ffi, bit, jit, string...) and package.preload (jit.profile...).
       local pre = package.loaded[name]
       if pre ~= nil then return pre end
+      local loader = package.preload[name]
+      if loader then
+        local value = loader(name)
+        if value == nil then value = true end
+        package.loaded[name] = value
+        return value
+      end
       if not embedded then
         -- libs/<name> and deps/<name>, from the module's directory up to the root.
         local d = dir

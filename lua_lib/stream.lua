@@ -64,10 +64,16 @@ local function emitEnd(self)
   self:emit('end')
 end
 
+-- 'end' is emitted (on the next tick) once the data has been consumed, or, for a
+-- stream nobody reads, as soon as somebody listens for it. A stream with no consumer
+-- and no 'end' listener costs nothing at its end.
 local function maybeEnd(self)
   local state = self._readableState
-  if state.ended and state.length == 0 and not state.endEmitted then
-    defer(emitEnd, self)
+  if state.ended and state.length == 0 and not state.endEmitted and not state.endScheduled then
+    if state.flowing or self:listenerCount('end') > 0 then
+      state.endScheduled = true
+      defer(emitEnd, self)
+    end
   end
 end
 
@@ -187,8 +193,11 @@ end
 -- Adding a 'data' listener starts the flow, as in node.
 function Readable:on(name, callback)
   Emitter.on(self, name, callback)
-  if name == 'data' and self._readableState and self._readableState.flowing ~= false then
+  local state = self._readableState
+  if name == 'data' and state and state.flowing ~= false then
     self:resume()
+  elseif name == 'end' and state then
+    maybeEnd(self)
   end
   return self
 end

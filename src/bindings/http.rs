@@ -10,7 +10,9 @@
 //! - `nil`: more input is needed;
 //! - `0, status, message`: bad input, with the status to answer (400, 413, 414, 431).
 
-use mlua::{IntoLuaMulti, Lua, MultiValue, Result, Table, UserData, UserDataMethods, Value};
+use std::ffi::{c_int, CStr};
+
+use mlua::{ffi, IntoLuaMulti, Lua, MultiValue, Result, UserData, UserDataMethods};
 
 use crate::http::decoder::{Decoder, Event, Head, Mode};
 
@@ -36,73 +38,121 @@ pub fn new_decoder(_: &Lua, (mode, max_head, max_body): (String, Option<f64>, Op
     Ok(HttpDecoder(d))
 }
 
-/// The head as Lua sees it: node's IncomingMessage fields.
-fn head_table(lua: &Lua, h: &Head) -> Result<Table> {
-    let t = lua.create_table_with_capacity(0, 12)?;
-    if h.status == 0 {
-        t.raw_set("method", h.method.as_str())?;
-        t.raw_set("url", h.url.as_str())?;
-    } else {
-        t.raw_set("statusCode", h.status)?;
-        t.raw_set("statusMessage", h.reason.as_str())?;
+/// Pushes the head as Lua sees it (node's IncomingMessage fields) with the raw C API:
+/// building this table is the hot path of every request, and going through mlua's
+/// safe setters (a lock and a stack check per field) costs several times more.
+///
+/// # Safety
+/// `state` must be a valid Lua state with room for a few more stack slots; called only
+/// from inside `Lua::exec_raw`, which runs it protected and checks the stack.
+unsafe fn push_head(state: *mut ffi::lua_State, h: &Head) {
+    unsafe fn set_str(state: *mut ffi::lua_State, key: &CStr, value: &[u8]) {
+        ffi::lua_pushlstring(state, value.as_ptr().cast(), value.len());
+        ffi::lua_setfield(state, -2, key.as_ptr());
     }
-    t.raw_set("httpVersion", if h.version_minor == 0 { "1.0" } else { "1.1" })?;
-    t.raw_set("keepAlive", h.keep_alive)?;
+    unsafe fn set_bool(state: *mut ffi::lua_State, key: &CStr, value: bool) {
+        ffi::lua_pushboolean(state, value as c_int);
+        ffi::lua_setfield(state, -2, key.as_ptr());
+    }
+    ffi::lua_createtable(state, 0, 10);
+    if h.status == 0 {
+        set_str(state, c"method", h.method.as_bytes());
+        set_str(state, c"url", h.url.as_bytes());
+    } else {
+        ffi::lua_pushinteger(state, h.status as ffi::lua_Integer);
+        ffi::lua_setfield(state, -2, c"statusCode".as_ptr());
+        set_str(state, c"statusMessage", h.reason.as_bytes());
+    }
+    set_str(state, c"httpVersion", if h.version_minor == 0 { b"1.0" } else { b"1.1" });
+    set_bool(state, c"keepAlive", h.keep_alive);
     if h.upgrade {
-        t.raw_set("upgrade", true)?;
+        set_bool(state, c"upgrade", true);
     }
     if h.expect_continue {
-        t.raw_set("expectContinue", true)?;
+        set_bool(state, c"expectContinue", true);
     }
     if h.chunked {
-        t.raw_set("chunked", true)?;
+        set_bool(state, c"chunked", true);
     }
     if let Some(n) = h.content_length {
-        t.raw_set("contentLength", n as f64)?;
+        ffi::lua_pushnumber(state, n as f64);
+        ffi::lua_setfield(state, -2, c"contentLength".as_ptr());
     }
     // headers: lower-case names; repeats joined with ", " as node does, except
     // set-cookie, which is a list. rawHeaders: name, value, name, value... as sent.
-    let headers = lua.create_table_with_capacity(0, h.headers.len())?;
-    let raw = lua.create_table_with_capacity(h.headers.len() * 2, 0)?;
+    ffi::lua_createtable(state, 0, h.headers.len() as c_int); // headers
+    ffi::lua_createtable(state, (h.headers.len() * 2) as c_int, 0); // rawHeaders
+    let (headers, raw) = (ffi::lua_gettop(state) - 1, ffi::lua_gettop(state));
+    let mut lower = Vec::with_capacity(32);
     for (i, (name, value)) in h.headers.iter().enumerate() {
-        let value = lua.create_string(value)?;
-        raw.raw_set(2 * i + 1, name.as_str())?;
-        raw.raw_set(2 * i + 2, value.clone())?;
-        let lower = name.to_ascii_lowercase();
-        if lower == "set-cookie" {
-            let list: Table = match headers.raw_get::<Value>(lower.as_str())? {
-                Value::Table(l) => l,
-                _ => {
-                    let l = lua.create_table()?;
-                    headers.raw_set(lower.as_str(), l.clone())?;
-                    l
-                }
-            };
-            list.raw_set(list.raw_len() + 1, value)?;
-            continue;
-        }
-        match headers.raw_get::<Value>(lower.as_str())? {
-            Value::String(old) => {
-                let mut joined = old.as_bytes().to_vec();
-                joined.extend_from_slice(b", ");
-                joined.extend_from_slice(&value.as_bytes());
-                headers.raw_set(lower.as_str(), lua.create_string(joined)?)?;
+        ffi::lua_pushlstring(state, name.as_ptr().cast(), name.len());
+        ffi::lua_rawseti(state, raw, (2 * i + 1) as ffi::lua_Integer);
+        ffi::lua_pushlstring(state, value.as_ptr().cast(), value.len());
+        ffi::lua_rawseti(state, raw, (2 * i + 2) as ffi::lua_Integer);
+
+        lower.clear();
+        lower.extend(name.bytes().map(|b| b.to_ascii_lowercase()));
+        ffi::lua_pushlstring(state, lower.as_ptr().cast(), lower.len());
+        ffi::lua_pushvalue(state, -1);
+        ffi::lua_rawget(state, headers);
+        let existing = ffi::lua_type(state, -1);
+        if lower == b"set-cookie" {
+            if existing != ffi::LUA_TTABLE {
+                ffi::lua_pop(state, 1);
+                ffi::lua_createtable(state, 2, 0);
+                ffi::lua_pushvalue(state, -2); // key
+                ffi::lua_pushvalue(state, -2); // list
+                ffi::lua_rawset(state, headers);
             }
-            _ => headers.raw_set(lower.as_str(), value)?,
+            let n = ffi::lua_objlen(state, -1);
+            ffi::lua_pushlstring(state, value.as_ptr().cast(), value.len());
+            ffi::lua_rawseti(state, -2, (n + 1) as ffi::lua_Integer);
+            ffi::lua_pop(state, 2); // list, key
+        } else if existing == ffi::LUA_TSTRING {
+            let mut len = 0usize;
+            let old = ffi::lua_tolstring(state, -1, &mut len);
+            let mut joined = std::slice::from_raw_parts(old.cast::<u8>(), len).to_vec();
+            joined.extend_from_slice(b", ");
+            joined.extend_from_slice(value);
+            ffi::lua_pop(state, 1);
+            ffi::lua_pushlstring(state, joined.as_ptr().cast(), joined.len());
+            ffi::lua_rawset(state, headers);
+        } else {
+            ffi::lua_pop(state, 1);
+            ffi::lua_pushlstring(state, value.as_ptr().cast(), value.len());
+            ffi::lua_rawset(state, headers);
         }
     }
-    t.raw_set("headers", headers)?;
-    t.raw_set("rawHeaders", raw)?;
-    Ok(t)
+    ffi::lua_setfield(state, -3, c"rawHeaders".as_ptr());
+    ffi::lua_setfield(state, -2, c"headers".as_ptr());
 }
 
 pub fn next_event(lua: &Lua, d: &mut Decoder) -> Result<MultiValue> {
-    match d.next() {
-        Event::Head(h) => (1, head_table(lua, &h)?).into_lua_multi(lua),
-        Event::Body(r) => (2, lua.create_string(d.slice(r))?).into_lua_multi(lua),
+    let event = d.next();
+    match event {
+        Event::NeedMore => Ok(MultiValue::new()),
         Event::End => 3.into_lua_multi(lua),
-        Event::NeedMore => Value::Nil.into_lua_multi(lua),
         Event::Error(status, why) => (0, status, why).into_lua_multi(lua),
+        Event::Body(r) => {
+            let bytes = d.slice(r);
+            // SAFETY: pushes two values; exec_raw reserves the stack and runs us protected.
+            unsafe {
+                lua.exec_raw((), |state| {
+                    ffi::lua_pushinteger(state, 2);
+                    ffi::lua_pushlstring(state, bytes.as_ptr().cast(), bytes.len());
+                })
+            }
+        }
+        Event::Head(h) => {
+            // SAFETY: push_head's contract; exec_raw runs it protected, and the few
+            // extra slots it needs are within LUA_MINSTACK.
+            unsafe {
+                lua.exec_raw((), |state| {
+                    ffi::lua_pushinteger(state, 1);
+                    push_head(state, &h);
+                })
+            }
+        }
     }
 }
 

@@ -75,6 +75,13 @@ pub fn native_table(lua: &Lua, state: &SharedState) -> Result<Table> {
         Ok(())
     })?)?;
 
+    // Resumes a suspended coroutine once the running task is done (from the loop, so
+    // it does not nest inside the caller's coroutine).
+    let st = state.clone();
+    n.set("wake", lua.create_function(move |_, (thread, arg): (mlua::Thread, Value)| {
+        st.borrow_mut().ticks.push_back(Task::Resume(thread, mlua::MultiValue::from_vec(vec![arg])));
+        Ok(())
+    })?)?;
     let st = state.clone();
     n.set("wait_idle", lua.create_function(move |lua, ()| {
         st.borrow_mut().idle.push_back(lua.current_thread());

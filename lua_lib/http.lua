@@ -1,0 +1,693 @@
+--[[
+http: node's http module: a server and a client, HTTP/1.1 with keep-alive.
+
+  local http = require('http')
+  http.createServer(function (req, res)
+    local body = "Hello world\n"
+    res:writeHead(200, { ["Content-Type"] = "text/plain", ["Content-Length"] = #body })
+    res:finish(body)
+  end):listen(8080)
+
+  http.get("http://127.0.0.1:8080/", function (res)
+    res:on('data', function (chunk) p(chunk) end)
+  end)
+
+Requests are parsed in Rust (strict, like node's llhttp; see src/http/decoder.rs).
+Each connection is served by one coroutine that reads, calls the handler, waits for
+the response to finish, and loops for the next request (so pipelined requests are
+answered in order). A response's head and a known-length body leave in one write.
+
+Server: `server.headersTimeout` (ms, default 60000) bounds the time to receive a
+whole request head, idle keep-alive time included; `server.maxHeaderSize` (8192)
+gives 431/414 beyond it. A Lua error in the handler is logged with its traceback and
+answered with a 500 if the response has not started (else the connection is closed);
+the server keeps serving.
+
+IncomingMessage.headers has lower-case names; a repeated header is joined with ", ",
+except set-cookie, which is a list. rawHeaders is the list name, value, ... as sent.
+]]
+
+local uv = require('uv')
+local native = require('_native')
+local net = require('net')
+local stream = require('stream')
+local Emitter = require('core').Emitter
+
+local WAIT = native.WAIT
+local yield, running = coroutine.yield, coroutine.running
+local lower, concat, tostring, type, pairs = string.lower, table.concat, tostring, type, pairs
+
+local EV_ERROR, EV_HEAD, EV_BODY, EV_END = 0, 1, 2, 3
+
+local STATUS_CODES = {
+  [100] = "Continue", [101] = "Switching Protocols", [200] = "OK", [201] = "Created",
+  [202] = "Accepted", [204] = "No Content", [206] = "Partial Content",
+  [301] = "Moved Permanently", [302] = "Found", [303] = "See Other", [304] = "Not Modified",
+  [307] = "Temporary Redirect", [308] = "Permanent Redirect", [400] = "Bad Request",
+  [401] = "Unauthorized", [403] = "Forbidden", [404] = "Not Found", [405] = "Method Not Allowed",
+  [408] = "Request Timeout", [409] = "Conflict", [411] = "Length Required",
+  [413] = "Payload Too Large", [414] = "URI Too Long", [415] = "Unsupported Media Type",
+  [417] = "Expectation Failed", [426] = "Upgrade Required", [429] = "Too Many Requests",
+  [431] = "Request Header Fields Too Large", [500] = "Internal Server Error",
+  [501] = "Not Implemented", [502] = "Bad Gateway", [503] = "Service Unavailable",
+  [504] = "Gateway Timeout",
+}
+
+-- The Date header, formatted at most once a second.
+local dateSecond, dateString = -1, nil
+local function httpDate()
+  local now = os.time()
+  if now ~= dateSecond then
+    dateSecond = now
+    dateString = os.date("!%a, %d %b %Y %H:%M:%S GMT", now)
+  end
+  return dateString
+end
+
+-- Headers given as a map or as luvit's list of { name, value } pairs.
+local function eachHeader(headers, fn)
+  for k, v in pairs(headers) do
+    if type(k) == "number" and type(v) == "table" then
+      fn(v[1], v[2])
+    else
+      fn(k, v)
+    end
+  end
+end
+
+-- Appends "Name: value\r\n" lines (one per value when value is a list).
+local function appendHeader(parts, n, name, value)
+  if type(value) == "table" then
+    for i = 1, #value do
+      parts[n + 1], parts[n + 2], parts[n + 3], parts[n + 4] = name, ": ", tostring(value[i]), "\r\n"
+      n = n + 4
+    end
+    return n
+  end
+  parts[n + 1], parts[n + 2], parts[n + 3], parts[n + 4] = name, ": ", tostring(value), "\r\n"
+  return n + 4
+end
+
+-- IncomingMessage ------------------------------------------------------------------
+
+local IncomingMessage = stream.Readable:extend()
+
+function IncomingMessage:initialize(head, socket)
+  stream.Readable.initialize(self)
+  self.headers = head.headers
+  self.rawHeaders = head.rawHeaders
+  self.httpVersion = head.httpVersion
+  self.keepAlive = head.keepAlive
+  self.socket = socket
+  self.connection = socket
+  if head.method then
+    self.method = head.method
+    self.url = head.url
+    self.path = head.url:match("^[^?]*")
+  else
+    self.statusCode = head.statusCode
+    self.statusMessage = head.statusMessage
+  end
+end
+
+-- The body is pushed by the connection's coroutine as it arrives.
+function IncomingMessage:_read() end
+
+-- OutgoingMessage: what ServerResponse and ClientRequest share ------------------------
+
+local OutgoingMessage = Emitter:extend()
+
+function OutgoingMessage:initialize(socket)
+  self.socket = socket
+  self.connection = socket
+  self._headers = {} -- lower-case name -> value
+  self._names = {}   -- lower-case name -> name as set
+  self.headersSent = false
+  self.finished = false
+  self._chunked = false
+end
+
+function OutgoingMessage:setHeader(name, value)
+  if self.headersSent then error("setHeader: headers already sent", 2) end
+  if type(name) ~= "string" then error("setHeader: name must be a string, got " .. type(name), 2) end
+  local l = lower(name)
+  self._headers[l] = value
+  self._names[l] = name
+end
+
+function OutgoingMessage:getHeader(name)
+  return self._headers[lower(name)]
+end
+
+function OutgoingMessage:removeHeader(name)
+  if self.headersSent then error("removeHeader: headers already sent", 2) end
+  local l = lower(name)
+  self._headers[l] = nil
+  self._names[l] = nil
+end
+
+function OutgoingMessage:hasHeader(name)
+  return self._headers[lower(name)] ~= nil
+end
+
+function OutgoingMessage:getHeaders()
+  local out = {}
+  for k, v in pairs(self._headers) do out[k] = v end
+  return out
+end
+
+-- Queues bytes on the socket; they leave when the running callback yields or returns.
+function OutgoingMessage:_send(data)
+  local socket = self.socket
+  if not socket or socket.destroyed or not socket._handle then return false end
+  local handle = socket._handle
+  local ok = handle:queue_write(data)
+  if not ok then return false end
+  -- Past 64 KiB queued, tell the writer to wait for 'drain'.
+  if handle:write_queue_size() > 65536 then
+    if not self._waitingDrain then
+      self._waitingDrain = true
+      handle:queue_write("", function()
+        self._waitingDrain = false
+        self:emit('drain')
+      end)
+    end
+    return false
+  end
+  return true
+end
+
+-- Writes a piece of body (sending the head first). Without a Content-Length the body
+-- goes out chunked on HTTP/1.1.
+function OutgoingMessage:write(chunk, callback)
+  if self.finished then
+    error("write after finish", 2)
+  end
+  chunk = chunk ~= nil and tostring(chunk) or ""
+  local head
+  if not self.headersSent then
+    head = self:_head(nil)
+  end
+  local ok
+  if self._noBody then
+    ok = head and self:_send(head) or true
+  elseif self._chunked then
+    if #chunk == 0 then
+      ok = head and self:_send(head) or true
+    else
+      local frame = string.format("%x\r\n", #chunk)
+      ok = self:_send(head and { head, frame, chunk, "\r\n" } or { frame, chunk, "\r\n" })
+    end
+  else
+    ok = self:_send(head and { head, chunk } or chunk)
+  end
+  if callback then process.nextTick(callback) end
+  return ok
+end
+
+-- Ends the message, with an optional last piece of body. The head and a body given
+-- here leave in one write.
+function OutgoingMessage:finish(data, callback)
+  if type(data) == "function" then data, callback = nil, data end
+  if self.finished then return self end
+  if data ~= nil then data = tostring(data) end
+  if not self.headersSent then
+    local head = self:_head(data and #data or 0)
+    if data and #data > 0 and not self._noBody then
+      self:_send({ head, data })
+    else
+      self:_send(head)
+    end
+  elseif self._chunked and not self._noBody then
+    if data and #data > 0 then
+      self:_send({ string.format("%x\r\n", #data), data, "\r\n0\r\n\r\n" })
+    else
+      self:_send("0\r\n\r\n")
+    end
+  elseif data and #data > 0 and not self._noBody then
+    self:_send(data)
+  end
+  self.finished = true
+  if callback then self:once('finish', callback) end
+  self:emit('finish')
+  self:_finished()
+  return self
+end
+OutgoingMessage.done = OutgoingMessage.finish
+OutgoingMessage["end"] = OutgoingMessage.finish
+
+function OutgoingMessage:_finished() end
+
+-- ServerResponse -------------------------------------------------------------------
+
+local ServerResponse = OutgoingMessage:extend()
+
+function ServerResponse:initialize(socket, req)
+  OutgoingMessage.initialize(self, socket)
+  self.statusCode = 200
+  self.sendDate = true
+  self._req = req
+  self._keepAlive = req.keepAlive
+  self._http10 = req.httpVersion == "1.0"
+  self._noBody = req.method == "HEAD"
+end
+
+-- writeHead(statusCode, [reason], [headers])
+function ServerResponse:writeHead(statusCode, reason, headers)
+  if self.headersSent then error("writeHead: headers already sent", 2) end
+  if type(statusCode) ~= "number" then
+    error("writeHead: statusCode must be a number, got " .. type(statusCode), 2)
+  end
+  if type(reason) == "table" then reason, headers = nil, reason end
+  self.statusCode = statusCode
+  self.statusMessage = reason
+  if headers then
+    local hs, names = self._headers, self._names
+    eachHeader(headers, function(name, value)
+      local l = lower(name)
+      hs[l] = value
+      names[l] = name
+    end)
+  end
+  return self
+end
+
+-- The status line and headers. `length` is the whole body's length when known (finish
+-- with everything), nil when more may follow (then: chunked, or close on HTTP/1.0).
+function ServerResponse:_head(length)
+  self.headersSent = true
+  local code = self.statusCode
+  local hs = self._headers
+  local parts = { "HTTP/1.1 ", tostring(code), " ", self.statusMessage or STATUS_CODES[code] or "Unknown", "\r\n" }
+  local n = 5
+  for l, value in pairs(hs) do
+    n = appendHeader(parts, n, self._names[l], value)
+  end
+  if self.sendDate and hs.date == nil then
+    n = appendHeader(parts, n, "Date", httpDate())
+  end
+  local bodiless = code == 204 or code == 304 or (code >= 100 and code < 200)
+  if bodiless then
+    self._noBody = true
+  elseif hs["content-length"] == nil and hs["transfer-encoding"] == nil then
+    if length then
+      n = appendHeader(parts, n, "Content-Length", length)
+    elseif self._http10 then
+      self._keepAlive = false -- the body ends when the connection does
+    else
+      n = appendHeader(parts, n, "Transfer-Encoding", "chunked")
+      self._chunked = true
+    end
+  elseif hs["transfer-encoding"] ~= nil then
+    self._chunked = lower(tostring(hs["transfer-encoding"])):find("chunked", 1, true) ~= nil
+  end
+  local connection = hs.connection
+  if connection ~= nil then
+    if lower(tostring(connection)) == "close" then self._keepAlive = false end
+  elseif not self._keepAlive then
+    n = appendHeader(parts, n, "Connection", "close")
+  elseif self._http10 then
+    n = appendHeader(parts, n, "Connection", "keep-alive")
+  end
+  parts[n + 1] = "\r\n"
+  return concat(parts)
+end
+
+-- The connection's coroutine may be waiting for this response to finish.
+function ServerResponse:_finished()
+  local waiter = self._waiter
+  if waiter then
+    self._waiter = nil
+    native.wake(waiter)
+  end
+end
+
+-- Server -------------------------------------------------------------------------
+
+local Server = net.Server:extend()
+
+function Server:initialize(onRequest)
+  net.Server.initialize(self, {})
+  self.headersTimeout = 60000
+  self.maxHeaderSize = 8192
+  if onRequest then self:on('request', onRequest) end
+end
+
+local function logHandlerError(err)
+  io.stderr:write("Error in HTTP request handler:\n", tostring(err), "\n")
+end
+
+local function closeConnection(socket)
+  if socket.destroyed then return end
+  -- Queued writes go out before the close.
+  local handle = socket._handle
+  socket.destroyed = true
+  handle:shutdown(function() handle:close() end)
+end
+
+local function sendError(socket, status)
+  local body = STATUS_CODES[status] or "Error"
+  socket._handle:queue_write("HTTP/1.1 " .. status .. " " .. body .. "\r\nContent-Type: text/plain\r\nContent-Length: "
+    .. (#body + 1) .. "\r\nConnection: close\r\nDate: " .. httpDate() .. "\r\n\r\n" .. body .. "\n")
+end
+
+-- Serves one connection, request after request, in its own coroutine.
+function Server:_onConnection(handle)
+  local socket = net.Socket:new({ handle = handle })
+  socket:pause() -- this coroutine reads; the Socket must not
+  self:emit('connection', socket)
+  local dec = native.http_decoder("request", self.maxHeaderSize)
+  local me = running()
+  local timer -- bounds the wait for a request head
+  local req, res
+  local finished = false
+
+  local function onTimeout()
+    if not socket.destroyed then
+      socket:destroy()
+    end
+  end
+
+  while true do
+    local ev, a, b = dec:next()
+    if ev == nil then
+      -- Waiting for a head: (re)start the clock. It runs across reads, so a client
+      -- that trickles bytes is cut off just like one that sends nothing.
+      if req == nil then
+        if timer == nil then
+          timer = uv.new_timer()
+          timer:start(self.headersTimeout, self.headersTimeout, onTimeout)
+        elseif not timer:is_active() then
+          timer:again()
+        end
+      end
+      local ok, err = handle:try_read_into(dec)
+      if ok == WAIT then
+        yield()
+      elseif ok == nil then
+        if err or dec:idle() then break end
+        dec:eof() -- next() reports whether the input ended mid-message
+      end
+    elseif ev == EV_HEAD then
+      if timer then timer:stop() end
+      req = IncomingMessage:new(a, socket)
+      res = ServerResponse:new(socket, req)
+      if a.expectContinue then
+        if self:listenerCount('checkContinue') > 0 then
+          self:emit('checkContinue', req, res)
+        else
+          handle:queue_write("HTTP/1.1 100 Continue\r\n\r\n")
+        end
+      end
+      local ok, err = xpcall(self.emit, debug.traceback, self, 'request', req, res)
+      if not ok then
+        logHandlerError(err)
+        if not res.headersSent then
+          res._keepAlive = false
+          sendError(socket, 500)
+          res.finished = true
+        else
+          break
+        end
+      end
+    elseif ev == EV_BODY then
+      req:push(a)
+    elseif ev == EV_END then
+      req.complete = true
+      req:push(nil)
+      -- Answer in order: the next request waits until this response is done.
+      while not res.finished and not socket.destroyed do
+        res._waiter = me
+        yield()
+      end
+      if not res._keepAlive or socket.destroyed then break end
+      req, res = nil, nil
+    else -- EV_ERROR: a is the status to answer, b why
+      if not res or not res.headersSent then sendError(socket, a) end
+      break
+    end
+  end
+  if req and not req.complete then
+    req.aborted = true
+    req:emit('aborted')
+    req:emit('close')
+  end
+  if res and not res.finished then res:emit('close') end
+  if timer then timer:close() end
+  closeConnection(socket)
+  finished = true
+  return finished
+end
+
+-- ClientRequest ----------------------------------------------------------------------
+
+local ClientRequest = OutgoingMessage:extend()
+
+local Agent = Emitter:extend()
+
+function Agent:initialize(options)
+  options = options or {}
+  self.keepAlive = options.keepAlive ~= false
+  self.maxFreeSockets = options.maxFreeSockets or 256
+  self.freeSockets = {} -- "host:port" -> list of idle sockets
+end
+
+-- An idle connected socket for host:port, or nil.
+function Agent:_takeFree(key)
+  local list = self.freeSockets[key]
+  while list and #list > 0 do
+    local socket = table.remove(list)
+    if not socket.destroyed then
+      socket:ref()
+      return socket
+    end
+  end
+end
+
+function Agent:_release(key, socket)
+  if not self.keepAlive or socket.destroyed then
+    return closeConnection(socket)
+  end
+  local list = self.freeSockets[key]
+  if not list then
+    list = {}
+    self.freeSockets[key] = list
+  end
+  if #list >= self.maxFreeSockets then return closeConnection(socket) end
+  socket:unref() -- an idle pooled socket does not keep the process alive
+  list[#list + 1] = socket
+end
+
+local globalAgent = Agent:new()
+
+function ClientRequest:initialize(options, onResponse)
+  OutgoingMessage.initialize(self, nil)
+  self.method = (options.method or "GET"):upper()
+  self.path = options.path or "/"
+  self.host = options.hostname or options.host or "localhost"
+  self.port = tonumber(options.port) or 80
+  self.agent = options.agent == nil and globalAgent or options.agent
+  self._noBody = false
+  self._pending = {}
+  if options.headers then
+    eachHeader(options.headers, function(name, value) self:setHeader(name, value) end)
+  end
+  if not self._headers.host then
+    self:setHeader("Host", self.port == 80 and self.host or (self.host .. ":" .. self.port))
+  end
+  if onResponse then self:once('response', onResponse) end
+  self:_connect()
+end
+
+function ClientRequest:_head(length)
+  self.headersSent = true
+  local hs = self._headers
+  local parts = { self.method, " ", self.path, " HTTP/1.1\r\n" }
+  local n = 4
+  for l, value in pairs(hs) do
+    n = appendHeader(parts, n, self._names[l], value)
+  end
+  if hs["content-length"] == nil and hs["transfer-encoding"] == nil then
+    if length then
+      if length > 0 or (self.method ~= "GET" and self.method ~= "HEAD") then
+        n = appendHeader(parts, n, "Content-Length", length)
+      end
+    else
+      n = appendHeader(parts, n, "Transfer-Encoding", "chunked")
+      self._chunked = true
+    end
+  elseif hs["transfer-encoding"] ~= nil then
+    self._chunked = true
+  end
+  if hs.connection == nil then
+    n = appendHeader(parts, n, "Connection", (self.agent and self.agent.keepAlive) and "keep-alive" or "close")
+  end
+  parts[n + 1] = "\r\n"
+  return concat(parts)
+end
+
+-- Until the socket is connected, writes wait here.
+function ClientRequest:_send(data)
+  if self.socket and self.socket._handle and not self.socket.connecting then
+    return OutgoingMessage._send(self, data)
+  end
+  self._pending[#self._pending + 1] = data
+  return true
+end
+
+function ClientRequest:_connect()
+  local key = self.host .. ":" .. self.port
+  self._key = key
+  local socket = self.agent and self.agent:_takeFree(key)
+  if socket then
+    self._reused = true
+    process.nextTick(function() self:_attach(socket) end)
+    return
+  end
+  socket = net.Socket:new()
+  socket:pause() -- the response reader below reads; the Socket must not
+  socket:connect(self.port, self.host, function() self:_attach(socket) end)
+  socket:on('error', function(err)
+    if not self._gotResponse then self:emit('error', err) end
+  end)
+  self.socket = socket
+end
+
+-- Connected: send what was written, then read the response in this coroutine.
+function ClientRequest:_attach(socket)
+  self.socket = socket
+  self.connection = socket
+  if self._timeoutMs then socket:setTimeout(self._timeoutMs, function() self:emit('timeout') end) end
+  self:emit('socket', socket)
+  for i = 1, #self._pending do
+    OutgoingMessage._send(self, self._pending[i])
+  end
+  self._pending = {}
+  return self:_readResponse(socket)
+end
+
+function ClientRequest:_readResponse(socket)
+  local handle = socket._handle
+  local dec = native.http_decoder("response")
+  if self.method == "HEAD" then dec:set_no_body() end
+  local res
+  while true do
+    local ev, a, b = dec:next()
+    if ev == nil then
+      if not handle or socket.destroyed then break end
+      local ok, err, code = handle:try_read_into(dec)
+      if ok == WAIT then
+        yield()
+      elseif ok == nil then
+        if err then
+          self:_fail(net.makeError(err, code))
+          return
+        end
+        if dec:idle() and not res then
+          -- Closed before answering: a reused idle socket the server dropped. Retry
+          -- once on a new connection.
+          if self._reused and not self._retried then
+            self._retried = true
+            self._reused = false
+            closeConnection(socket)
+            self.agent = nil
+            self.headersSent = false
+            self._pending = self._sent or {}
+            return self:_connect()
+          end
+          self:_fail(net.makeError("ECONNRESET: socket hang up", "ECONNRESET"))
+          return
+        end
+        dec:eof()
+      end
+    elseif ev == EV_HEAD then
+      if a.statusCode >= 100 and a.statusCode < 200 then
+        self:emit('information', a)
+      else
+        self._gotResponse = true
+        res = IncomingMessage:new(a, socket)
+        self.res = res
+        self:emit('response', res)
+      end
+    elseif ev == EV_BODY then
+      res:push(a)
+    elseif ev == EV_END then
+      if res then
+        res.complete = true
+        res:push(nil)
+        if res.keepAlive and self.agent and self.agent.keepAlive then
+          self.agent:_release(self._key, socket)
+        else
+          closeConnection(socket)
+        end
+        return
+      end
+    else
+      self:_fail(net.makeError("HPE_INVALID: " .. tostring(b), "HPE_INVALID"))
+      return
+    end
+  end
+end
+
+function ClientRequest:_fail(err)
+  if self.socket then closeConnection(self.socket) end
+  if self.res and not self.res.complete then
+    self.res:emit('aborted')
+    self.res:emit('error', err)
+  else
+    self:emit('error', err)
+  end
+end
+
+function ClientRequest:setTimeout(ms, callback)
+  self._timeoutMs = ms
+  if callback then self:once('timeout', callback) end
+  if self.socket and self.socket._handle and not self.socket.connecting then
+    self.socket:setTimeout(ms, function() self:emit('timeout') end)
+  end
+  return self
+end
+
+function ClientRequest:abort()
+  if self.socket then self.socket:destroy() end
+  self.aborted = true
+end
+ClientRequest.destroy = ClientRequest.abort
+
+-- Module functions -------------------------------------------------------------------
+
+local function createServer(onRequest)
+  return Server:new(onRequest)
+end
+
+local function request(options, onResponse)
+  if type(options) == "string" then
+    local u = require('url').parse(options)
+    options = { hostname = u.hostname, port = u.port, path = u.path, protocol = u.protocol }
+  end
+  if type(options) ~= "table" then
+    error("http.request: options must be a table or a URL string, got " .. type(options), 2)
+  end
+  return ClientRequest:new(options, onResponse)
+end
+
+local function get(options, onResponse)
+  local req = request(options, onResponse)
+  req:finish()
+  return req
+end
+
+return {
+  createServer = createServer,
+  request = request,
+  get = get,
+  Server = Server,
+  IncomingMessage = IncomingMessage,
+  OutgoingMessage = OutgoingMessage,
+  ServerResponse = ServerResponse,
+  ClientRequest = ClientRequest,
+  Agent = Agent,
+  globalAgent = globalAgent,
+  STATUS_CODES = STATUS_CODES,
+  date = httpDate,
+}
