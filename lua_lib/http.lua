@@ -35,7 +35,20 @@ local Emitter = require('core').Emitter
 
 local WAIT = native.WAIT
 local yield, running = coroutine.yield, coroutine.running
-local lower, concat, tostring, type, pairs = string.lower, table.concat, tostring, type, pairs
+local concat, tostring, type, pairs, setmetatable = table.concat, tostring, type, pairs, setmetatable
+local find, sub = string.find, string.sub
+local newReadableState = stream.newReadableState
+
+-- Lower-cased header names, remembered: the same few names come with every response.
+local lowerCache = setmetatable({}, { __mode = "k" })
+local function lower(name)
+  local l = lowerCache[name]
+  if l == nil then
+    l = string.lower(name)
+    lowerCache[name] = l
+  end
+  return l
+end
 
 local EV_ERROR, EV_HEAD, EV_BODY, EV_END = 0, 1, 2, 3
 
@@ -75,6 +88,9 @@ local function eachHeader(headers, fn)
   end
 end
 
+-- One buffer for building heads, reused (heads are built one at a time).
+local parts = {}
+
 -- Appends "Name: value\r\n" lines (one per value when value is a list).
 local function appendHeader(parts, n, name, value)
   if type(value) == "table" then
@@ -92,22 +108,24 @@ end
 
 local IncomingMessage = stream.Readable:extend()
 
-function IncomingMessage:initialize(head, socket)
-  stream.Readable.initialize(self)
-  self.headers = head.headers
-  self.rawHeaders = head.rawHeaders
-  self.httpVersion = head.httpVersion
-  self.keepAlive = head.keepAlive
-  self.socket = socket
-  self.connection = socket
-  if head.method then
-    self.method = head.method
-    self.url = head.url
-    self.path = head.url:match("^[^?]*")
-  else
-    self.statusCode = head.statusCode
-    self.statusMessage = head.statusMessage
-  end
+-- One table constructor per message: this runs for every request.
+function IncomingMessage:new(head, socket)
+  local url = head.url
+  local q = url and find(url, "?", 1, true)
+  return setmetatable({
+    method = head.method,
+    url = url,
+    path = q and sub(url, 1, q - 1) or url,
+    statusCode = head.statusCode,
+    statusMessage = head.statusMessage,
+    headers = head.headers,
+    rawHeaders = head.rawHeaders,
+    httpVersion = head.httpVersion,
+    keepAlive = head.keepAlive,
+    socket = socket,
+    connection = socket,
+    _readableState = newReadableState(nil),
+  }, self.meta)
 end
 
 -- The body is pushed by the connection's coroutine as it arrives.
@@ -161,10 +179,10 @@ function OutgoingMessage:_send(data)
   local socket = self.socket
   if not socket or socket.destroyed or not socket._handle then return false end
   local handle = socket._handle
-  local ok = handle:queue_write(data)
+  local ok, queued = handle:queue_write(data)
   if not ok then return false end
   -- Past 64 KiB queued, tell the writer to wait for 'drain'.
-  if handle:write_queue_size() > 65536 then
+  if queued > 65536 then
     if not self._waitingDrain then
       self._waitingDrain = true
       handle:queue_write("", function()
@@ -210,13 +228,15 @@ end
 function OutgoingMessage:finish(data, callback)
   if type(data) == "function" then data, callback = nil, data end
   if self.finished then return self end
-  if data ~= nil then data = tostring(data) end
+  if data ~= nil and type(data) ~= "string" then data = tostring(data) end
   if not self.headersSent then
-    local head = self:_head(data and #data or 0)
-    if data and #data > 0 and not self._noBody then
-      self:_send({ head, data })
+    local len = data and #data or 0
+    if len > 0 and not self._noBody then
+      -- A small body joins the head in one string; a large one goes as a second
+      -- piece of the same write, uncopied.
+      self:_send(len <= 16384 and self:_head(len, data) or { self:_head(len), data })
     else
-      self:_send(head)
+      self:_send(self:_head(len))
     end
   elseif self._chunked and not self._noBody then
     if data and #data > 0 then
@@ -229,7 +249,7 @@ function OutgoingMessage:finish(data, callback)
   end
   self.finished = true
   if callback then self:once('finish', callback) end
-  self:emit('finish')
+  if rawget(self, "_handlers") then self:emit('finish') end
   self:_finished()
   return self
 end
@@ -242,14 +262,23 @@ function OutgoingMessage:_finished() end
 
 local ServerResponse = OutgoingMessage:extend()
 
-function ServerResponse:initialize(socket, req)
-  OutgoingMessage.initialize(self, socket)
-  self.statusCode = 200
-  self.sendDate = true
-  self._req = req
-  self._keepAlive = req.keepAlive
-  self._http10 = req.httpVersion == "1.0"
-  self._noBody = req.method == "HEAD"
+-- One table constructor per response: this runs for every request.
+function ServerResponse:new(socket, req)
+  return setmetatable({
+    socket = socket,
+    connection = socket,
+    statusCode = 200,
+    sendDate = true,
+    headersSent = false,
+    finished = false,
+    _headers = {},
+    _names = {},
+    _chunked = false,
+    _req = req,
+    _keepAlive = req.keepAlive,
+    _http10 = req.httpVersion == "1.0",
+    _noBody = req.method == "HEAD",
+  }, self.meta)
 end
 
 -- writeHead(statusCode, [reason], [headers])
@@ -263,22 +292,25 @@ function ServerResponse:writeHead(statusCode, reason, headers)
   self.statusMessage = reason
   if headers then
     local hs, names = self._headers, self._names
-    eachHeader(headers, function(name, value)
-      local l = lower(name)
-      hs[l] = value
-      names[l] = name
-    end)
+    for k, v in pairs(headers) do
+      if type(k) == "number" and type(v) == "table" then k, v = v[1], v[2] end
+      local l = lower(k)
+      hs[l] = v
+      names[l] = k
+    end
   end
   return self
 end
 
 -- The status line and headers. `length` is the whole body's length when known (finish
 -- with everything), nil when more may follow (then: chunked, or close on HTTP/1.0).
-function ServerResponse:_head(length)
+-- A `body` given here is appended, so head and body are one string.
+function ServerResponse:_head(length, body)
   self.headersSent = true
   local code = self.statusCode
   local hs = self._headers
-  local parts = { "HTTP/1.1 ", tostring(code), " ", self.statusMessage or STATUS_CODES[code] or "Unknown", "\r\n" }
+  parts[1], parts[2], parts[3], parts[4], parts[5] =
+    "HTTP/1.1 ", code, " ", self.statusMessage or STATUS_CODES[code] or "Unknown", "\r\n"
   local n = 5
   for l, value in pairs(hs) do
     n = appendHeader(parts, n, self._names[l], value)
@@ -310,7 +342,11 @@ function ServerResponse:_head(length)
     n = appendHeader(parts, n, "Connection", "keep-alive")
   end
   parts[n + 1] = "\r\n"
-  return concat(parts)
+  if body then
+    parts[n + 2] = body
+    return concat(parts, "", 1, n + 2)
+  end
+  return concat(parts, "", 1, n + 1)
 end
 
 -- The connection's coroutine may be waiting for this response to finish.
@@ -330,7 +366,41 @@ function Server:initialize(onRequest)
   net.Server.initialize(self, {})
   self.headersTimeout = 60000
   self.maxHeaderSize = 8192
+  -- Connections waiting for a request head: socket -> the loop time the wait began.
+  self._waiting = {}
   if onRequest then self:on('request', onRequest) end
+end
+
+-- The headers timeout, without a timer per request: one timer per server looks at the
+-- connections waiting for a head a few times per timeout and cuts those that have
+-- waited too long. The wait counts from its start across all reads, so a client that
+-- trickles bytes is cut off like one that sends nothing.
+function Server:_startSweep()
+  if self._sweep then return end
+  local timeout = self.headersTimeout
+  local interval = math.max(10, math.min(1000, math.floor(timeout / 4)))
+  local t = uv.new_timer()
+  t:unref()
+  t:start(interval, interval, function()
+    local now = uv.now()
+    self._now = now
+    for socket, since in pairs(self._waiting) do
+      if now - since >= self.headersTimeout then
+        self._waiting[socket] = nil
+        socket:destroy()
+      end
+    end
+  end)
+  self._sweep = t
+  self._now = uv.now()
+end
+
+function Server:close(callback)
+  if self._sweep then
+    self._sweep:close()
+    self._sweep = nil
+  end
+  return net.Server.close(self, callback)
 end
 
 local function logHandlerError(err)
@@ -358,28 +428,16 @@ function Server:_onConnection(handle)
   self:emit('connection', socket)
   local dec = native.http_decoder("request", self.maxHeaderSize)
   local me = running()
-  local timer -- bounds the wait for a request head
+  local waiting = self._waiting
   local req, res
-  local finished = false
-
-  local function onTimeout()
-    if not socket.destroyed then
-      socket:destroy()
-    end
-  end
+  self:_startSweep()
 
   while true do
     local ev, a, b = dec:next()
     if ev == nil then
-      -- Waiting for a head: (re)start the clock. It runs across reads, so a client
-      -- that trickles bytes is cut off just like one that sends nothing.
-      if req == nil then
-        if timer == nil then
-          timer = uv.new_timer()
-          timer:start(self.headersTimeout, self.headersTimeout, onTimeout)
-        elseif not timer:is_active() then
-          timer:again()
-        end
+      -- Waiting for (the rest of) a head: the sweep times the wait.
+      if req == nil and waiting[socket] == nil then
+        waiting[socket] = self._now
       end
       local ok, err = handle:try_read_into(dec)
       if ok == WAIT then
@@ -389,7 +447,7 @@ function Server:_onConnection(handle)
         dec:eof() -- next() reports whether the input ended mid-message
       end
     elseif ev == EV_HEAD then
-      if timer then timer:stop() end
+      waiting[socket] = nil
       req = IncomingMessage:new(a, socket)
       res = ServerResponse:new(socket, req)
       if a.expectContinue then
@@ -410,9 +468,13 @@ function Server:_onConnection(handle)
           break
         end
       end
+      if b then -- no body: the message ended with its head
+        ev = EV_END
+      end
     elseif ev == EV_BODY then
       req:push(a)
-    elseif ev == EV_END then
+    end
+    if ev == EV_END then
       req.complete = true
       req:push(nil)
       -- Answer in order: the next request waits until this response is done.
@@ -422,21 +484,19 @@ function Server:_onConnection(handle)
       end
       if not res._keepAlive or socket.destroyed then break end
       req, res = nil, nil
-    else -- EV_ERROR: a is the status to answer, b why
+    elseif ev == EV_ERROR then -- a is the status to answer, b why
       if not res or not res.headersSent then sendError(socket, a) end
       break
     end
   end
+  waiting[socket] = nil
   if req and not req.complete then
     req.aborted = true
     req:emit('aborted')
     req:emit('close')
   end
   if res and not res.finished then res:emit('close') end
-  if timer then timer:close() end
   closeConnection(socket)
-  finished = true
-  return finished
 end
 
 -- ClientRequest ----------------------------------------------------------------------
@@ -499,7 +559,7 @@ function ClientRequest:initialize(options, onResponse)
   self:_connect()
 end
 
-function ClientRequest:_head(length)
+function ClientRequest:_head(length, body)
   self.headersSent = true
   local hs = self._headers
   local parts = { self.method, " ", self.path, " HTTP/1.1\r\n" }
@@ -523,6 +583,7 @@ function ClientRequest:_head(length)
     n = appendHeader(parts, n, "Connection", (self.agent and self.agent.keepAlive) and "keep-alive" or "close")
   end
   parts[n + 1] = "\r\n"
+  parts[n + 2] = body
   return concat(parts)
 end
 
@@ -608,10 +669,12 @@ function ClientRequest:_readResponse(socket)
         res = IncomingMessage:new(a, socket)
         self.res = res
         self:emit('response', res)
+        if b then ev = EV_END end
       end
     elseif ev == EV_BODY then
       res:push(a)
-    elseif ev == EV_END then
+    end
+    if ev == EV_END then
       if res then
         res.complete = true
         res:push(nil)
@@ -622,7 +685,7 @@ function ClientRequest:_readResponse(socket)
         end
         return
       end
-    else
+    elseif ev == EV_ERROR then
       self:_fail(net.makeError("HPE_INVALID: " .. tostring(b), "HPE_INVALID"))
       return
     end

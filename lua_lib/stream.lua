@@ -33,11 +33,13 @@ end
 
 local Readable = Emitter:extend()
 
-function Readable:initialize(options)
-  options = options or {}
-  self._readableState = {
-    objectMode = options.objectMode or false,
-    highWaterMark = options.highWaterMark or (options.objectMode and 16 or 16 * 1024),
+-- A readable side's state (one table constructor: subclasses that make many streams,
+-- such as one request per HTTP message, call this directly).
+local function newReadableState(options)
+  local objectMode = options and options.objectMode or false
+  return {
+    objectMode = objectMode,
+    highWaterMark = options and options.highWaterMark or (objectMode and 16 or 16 * 1024),
     buffer = {},
     head = 1,
     tail = 0,
@@ -49,8 +51,12 @@ function Readable:initialize(options)
     flowingNow = false,
     destroyed = false,
   }
-  if options.read then self._read = options.read end
-  if options.destroy then self._destroy = options.destroy end
+end
+
+function Readable:initialize(options)
+  self._readableState = newReadableState(options)
+  if options and options.read then self._read = options.read end
+  if options and options.destroy then self._destroy = options.destroy end
 end
 
 function Readable:_read()
@@ -425,6 +431,7 @@ function PassThrough:_transform(chunk, callback)
 end
 
 return {
+  newReadableState = newReadableState,
   Readable = Readable,
   Writable = Writable,
   Duplex = Duplex,

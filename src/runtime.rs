@@ -22,9 +22,7 @@ pub struct Options {
 
 /// Runs the program the options describe and returns the process exit code.
 pub fn run(opts: Options) -> Result<i32> {
-    // SAFETY: unsafe_new loads every standard library, `ffi` included, which is the point:
-    // Stardust scripts may use LuaJIT's FFI.
-    let lua = unsafe { Lua::unsafe_new() };
+    let lua = new_state();
     let state = Rc::new(RefCell::new(LoopState::new().map_err(mlua::Error::external)?));
 
     let native = bindings::native_table(&lua, &state)?;
@@ -64,6 +62,24 @@ pub fn run(opts: Options) -> Result<i32> {
     // `finish` emits process 'exit' and exits with process.exitCode.
     ev.run_task(Task::Call(finish, MultiValue::new()))?;
     Ok(0)
+}
+
+/// A LuaJIT state with every standard library, `ffi` and `jit` included (Stardust
+/// scripts may use the FFI).
+///
+/// The state comes from `luaL_newstate`, so LuaJIT uses its own allocator. mlua's
+/// constructors install a Rust allocator instead, which sends every Lua allocation
+/// through malloc.
+pub fn new_state() -> Lua {
+    // SAFETY: a fresh state from LuaJIT, opened with its standard libraries, then handed
+    // to mlua, which keeps it for the life of the process (the process exits through
+    // `exit` without closing it).
+    unsafe {
+        let state = mlua::ffi::luaL_newstate();
+        assert!(!state.is_null(), "LuaJIT could not create a state (out of memory?)");
+        mlua::ffi::luaL_openlibs(state);
+        Lua::get_or_init_from_ptr(state).clone()
+    }
 }
 
 /// Leaves the process now: restores stdin, flushes, exits. Every exit path comes here.

@@ -144,12 +144,19 @@ pub fn next_event(lua: &Lua, d: &mut Decoder) -> Result<MultiValue> {
             }
         }
         Event::Head(h) => {
+            // A message with no body ends with its head: say so now (a third result,
+            // true) and save the caller a call for the End event.
+            let complete = d.at_empty_body();
+            if complete {
+                d.next();
+            }
             // SAFETY: push_head's contract; exec_raw runs it protected, and the few
             // extra slots it needs are within LUA_MINSTACK.
             unsafe {
                 lua.exec_raw((), |state| {
                     ffi::lua_pushinteger(state, 1);
                     push_head(state, &h);
+                    ffi::lua_pushboolean(state, complete as c_int);
                 })
             }
         }

@@ -243,13 +243,21 @@ pub fn add_methods<M: UserDataMethods<LuvHandle>>(methods: &mut M) {
         let Socket::Stream(s) = &mut t.socket else {
             return error_values(lua, "ENOTCONN", "socket is not connected");
         };
+        if t.drained {
+            t.read_waiter = Some(lua.create_registry_value(lua.current_thread())?);
+            st.refresh_tcp_active(this.id);
+            return wait(lua);
+        }
         loop {
             return match s.read(read_buf) {
                 Ok(0) => {
                     t.eof = true;
                     Value::Nil.into_lua_multi(lua)
                 }
-                Ok(n) => lua.create_string(&read_buf[..n])?.into_lua_multi(lua),
+                Ok(n) => {
+                    t.drained = n < read_buf.len();
+                    lua.create_string(&read_buf[..n])?.into_lua_multi(lua)
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     t.read_waiter = Some(lua.create_registry_value(lua.current_thread())?);
                     st.refresh_tcp_active(this.id);
@@ -277,6 +285,12 @@ pub fn add_methods<M: UserDataMethods<LuvHandle>>(methods: &mut M) {
         let Socket::Stream(s) = &mut t.socket else {
             return error_values(lua, "ENOTCONN", "socket is not connected");
         };
+        if t.drained {
+            // Nothing new since a short read: skip the syscall that would say WouldBlock.
+            t.read_waiter = Some(lua.create_registry_value(lua.current_thread())?);
+            st.refresh_tcp_active(this.id);
+            return wait(lua);
+        }
         loop {
             return match s.read(read_buf) {
                 Ok(0) => {
@@ -284,6 +298,7 @@ pub fn add_methods<M: UserDataMethods<LuvHandle>>(methods: &mut M) {
                     Value::Nil.into_lua_multi(lua)
                 }
                 Ok(n) => {
+                    t.drained = n < read_buf.len();
                     dec.0.feed(&read_buf[..n]);
                     true.into_lua_multi(lua)
                 }
@@ -423,7 +438,7 @@ fn write(lua: &Lua, this: &LuvHandle, data: Value, cb: Value, defer: bool) -> Re
             // Callbacks always run later, never inside the caller's call.
             st.pending.push_back(Task::Wake(w, MultiValue::new()));
         }
-        return true.into_lua_multi(lua);
+        return (true, 0).into_lua_multi(lua);
     }
     // Queue the rest (all of it when deferred).
     let mut rest = Vec::with_capacity(total - written);
@@ -438,11 +453,14 @@ fn write(lua: &Lua, this: &LuvHandle, data: Value, cb: Value, defer: bool) -> Re
     }
     let is_thread = matches!(waker, Some(Waker::Thread(_)));
     t.writes.push_back(WriteReq { data: rest, written: 0, waker });
+    // The second result is how much is now queued, so writers can apply backpressure
+    // without another call.
+    let queued: usize = t.writes.iter().map(|w| w.data.len() - w.written).sum();
     if defer {
         st.mark_dirty(this.id);
     }
     st.refresh_tcp_active(this.id);
-    if is_thread { wait(lua) } else { true.into_lua_multi(lua) }
+    if is_thread { wait(lua) } else { (true, queued).into_lua_multi(lua) }
 }
 
 /// Writes the slices until done or WouldBlock; returns how much went out.

@@ -96,6 +96,10 @@ pub struct Tcp {
     pub write_waiter: Option<LuaRef>,
     pub shutdown: Option<Option<Waker>>,
     pub eof: bool,
+    /// The last read came back short, so the socket had nothing more at that moment and
+    /// the next read would only say WouldBlock. Cleared by the next readable event
+    /// (edge-triggered epoll reports every arrival after that read).
+    pub drained: bool,
 }
 
 impl Tcp {
@@ -112,6 +116,7 @@ impl Tcp {
             write_waiter: None,
             shutdown: None,
             eof: false,
+            drained: false,
         }
     }
 

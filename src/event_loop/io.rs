@@ -119,7 +119,10 @@ impl EventLoop {
         let waiter = {
             let mut st = self.state.borrow_mut();
             match st.handles.get_mut(id).map(|h| &mut h.kind) {
-                Some(Kind::Tcp(tcp)) => tcp.read_waiter.take(),
+                Some(Kind::Tcp(tcp)) => {
+                    tcp.drained = false;
+                    tcp.read_waiter.take()
+                }
                 _ => None,
             }
         };

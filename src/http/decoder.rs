@@ -142,6 +142,11 @@ impl Decoder {
         matches!(self.state, State::Head | State::Ended) && self.buffered() == 0
     }
 
+    /// Right after a head: is the body empty (so the next event is End)?
+    pub fn at_empty_body(&self) -> bool {
+        matches!(self.state, State::Length(0))
+    }
+
     pub fn slice(&self, r: Range<usize>) -> &[u8] {
         &self.buf[r]
     }
