@@ -255,7 +255,7 @@ pub fn add_methods<M: UserDataMethods<LuvHandle>>(methods: &mut M) {
                     Value::Nil.into_lua_multi(lua)
                 }
                 Ok(n) => {
-                    t.drained = n < read_buf.len();
+                    t.drained = n < read_buf.len() && !t.hup;
                     lua.create_string(&read_buf[..n])?.into_lua_multi(lua)
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -298,7 +298,7 @@ pub fn add_methods<M: UserDataMethods<LuvHandle>>(methods: &mut M) {
                     Value::Nil.into_lua_multi(lua)
                 }
                 Ok(n) => {
-                    t.drained = n < read_buf.len();
+                    t.drained = n < read_buf.len() && !t.hup;
                     dec.0.feed(&read_buf[..n]);
                     true.into_lua_multi(lua)
                 }

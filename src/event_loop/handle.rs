@@ -100,6 +100,9 @@ pub struct Tcp {
     /// the next read would only say WouldBlock. Cleared by the next readable event
     /// (edge-triggered epoll reports every arrival after that read).
     pub drained: bool,
+    /// The peer's FIN (or an error) has been reported: reads must go on to see it, so
+    /// a short read no longer means "nothing more".
+    pub hup: bool,
 }
 
 impl Tcp {
@@ -117,6 +120,7 @@ impl Tcp {
             shutdown: None,
             eof: false,
             drained: false,
+            hup: false,
         }
     }
 

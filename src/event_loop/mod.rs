@@ -366,22 +366,27 @@ impl EventLoop {
 
     /// Phase 4: run the callbacks of the ready tokens.
     fn dispatch_ready(&self) -> Result<()> {
-        let ready: Vec<(usize, bool, bool)> = {
+        let ready: Vec<(usize, bool, bool, bool)> = {
             let st = self.state.borrow();
             st.events
                 .iter()
                 .map(|e| {
                     // Errors and hang-ups are surfaced by the next read or write syscall.
                     let broken = e.is_error() || e.is_read_closed() || e.is_write_closed();
-                    (e.token().0, e.is_readable() || broken, e.is_writable() || broken)
+                    (e.token().0, e.is_readable() || broken, e.is_writable() || broken, broken)
                 })
                 .collect()
         };
-        for (key, readable, writable) in ready {
+        for (key, readable, writable, hup) in ready {
             // A callback earlier in this batch may have closed the handle.
             let Some(id) = self.state.borrow().handles.by_token(key) else { continue };
             if self.state.borrow().trace {
                 eprintln!("[loop] token {key} ready (r={readable} w={writable})");
+            }
+            if hup {
+                if let Some(Kind::Tcp(t)) = self.state.borrow_mut().handles.get_mut(id).map(|h| &mut h.kind) {
+                    t.hup = true;
+                }
             }
             self.on_ready(id, readable, writable)?;
         }
