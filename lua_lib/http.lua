@@ -368,6 +368,8 @@ function Server:initialize(onRequest)
   self.maxHeaderSize = 8192
   -- Connections waiting for a request head: socket -> the loop time the wait began.
   self._waiting = {}
+  -- Open connections: socket -> true while idle between requests.
+  self._idle = {}
   if onRequest then self:on('request', onRequest) end
 end
 
@@ -395,10 +397,16 @@ function Server:_startSweep()
   self._now = uv.now()
 end
 
+-- Stops accepting, and closes the connections that sit idle between requests (as
+-- node does since v19); connections in the middle of a request finish it first.
 function Server:close(callback)
   if self._sweep then
     self._sweep:close()
     self._sweep = nil
+  end
+  self._closing = true
+  for socket, idle in pairs(self._idle) do
+    if idle then socket:destroy() end
   end
   return net.Server.close(self, callback)
 end
@@ -407,12 +415,15 @@ local function logHandlerError(err)
   io.stderr:write("Error in HTTP request handler:\n", tostring(err), "\n")
 end
 
+-- Closes a connection once its queued writes are out (shutdown, then close).
 local function closeConnection(socket)
   if socket.destroyed then return end
-  -- Queued writes go out before the close.
-  local handle = socket._handle
   socket.destroyed = true
-  handle:shutdown(function() handle:close() end)
+  local handle = socket._handle
+  if not handle or handle:is_closing() then return end
+  if not handle:shutdown(function() handle:close() end) then
+    handle:close() -- not connected any more (reset by the peer)
+  end
 end
 
 local function sendError(socket, status)
@@ -429,6 +440,7 @@ function Server:_onConnection(handle)
   local dec = native.http_decoder("request", self.maxHeaderSize)
   local me = running()
   local waiting = self._waiting
+  local idle = self._idle
   local req, res
   self:_startSweep()
 
@@ -437,7 +449,9 @@ function Server:_onConnection(handle)
     if ev == nil then
       -- Waiting for (the rest of) a head: the sweep times the wait.
       if req == nil and waiting[socket] == nil then
+        if self._closing and dec:idle() then break end
         waiting[socket] = self._now
+        idle[socket] = dec:idle()
       end
       local ok, err = handle:try_read_into(dec)
       if ok == WAIT then
@@ -448,6 +462,7 @@ function Server:_onConnection(handle)
       end
     elseif ev == EV_HEAD then
       waiting[socket] = nil
+      idle[socket] = false
       req = IncomingMessage:new(a, socket)
       res = ServerResponse:new(socket, req)
       if a.expectContinue then
@@ -490,6 +505,7 @@ function Server:_onConnection(handle)
     end
   end
   waiting[socket] = nil
+  idle[socket] = nil
   if req and not req.complete then
     req.aborted = true
     req:emit('aborted')
@@ -518,6 +534,7 @@ function Agent:_takeFree(key)
   while list and #list > 0 do
     local socket = table.remove(list)
     if not socket.destroyed then
+      socket._handle:read_stop()
       socket:ref()
       return socket
     end
@@ -536,6 +553,14 @@ function Agent:_release(key, socket)
   if #list >= self.maxFreeSockets then return closeConnection(socket) end
   socket:unref() -- an idle pooled socket does not keep the process alive
   list[#list + 1] = socket
+  -- While idle, anything from the server (its close, above all) retires the socket.
+  socket._handle:read_start(function()
+    socket._handle:read_stop()
+    for i = #list, 1, -1 do
+      if list[i] == socket then table.remove(list, i) end
+    end
+    socket:destroy()
+  end)
 end
 
 local globalAgent = Agent:new()

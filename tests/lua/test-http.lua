@@ -1,0 +1,370 @@
+local http = require('http')
+local net = require('net')
+local timer = require('timer')
+
+-- A server on an ephemeral port; ready(port, server) runs once it listens.
+local function serve(handler, ready)
+  local server = http.createServer(handler)
+  server:listen(0, "127.0.0.1", function() ready(server:address().port, server) end)
+  return server
+end
+
+-- Sends raw bytes, collects everything until the server closes (or `until_` matches).
+local function raw(port, bytes, done, until_)
+  local got = {}
+  local finished = false
+  local c
+  c = net.connect(port, "127.0.0.1", function()
+    if type(bytes) == "table" then
+      for _, b in ipairs(bytes) do c:write(b) end
+    else
+      c:write(bytes)
+    end
+  end)
+  local function finish()
+    if finished then return end
+    finished = true
+    c:destroy()
+    done(table.concat(got))
+  end
+  c:on('data', function(d)
+    got[#got + 1] = d
+    if until_ and table.concat(got):find(until_) then finish() end
+  end)
+  c:on('end', finish)
+  c:on('error', finish)
+  return c
+end
+
+local function hello(req, res)
+  local body = "Hello world\n"
+  res:writeHead(200, { ["Content-Type"] = "text/plain", ["Content-Length"] = #body })
+  res:finish(body)
+end
+
+require('tap')(function(test)
+  test("GET with the node-style client", function(expect)
+    serve(hello, function(port, server)
+      http.get("http://127.0.0.1:" .. port .. "/path?x=1", expect(function(res)
+        assert(res.statusCode == 200, res.statusCode)
+        assert(res.headers["content-type"] == "text/plain")
+        assert(res.headers["content-length"] == "12")
+        assert(res.headers["date"]:find("GMT$"), res.headers["date"])
+        local body = {}
+        res:on('data', function(c) body[#body + 1] = c end)
+        res:on('end', expect(function()
+          assert(table.concat(body) == "Hello world\n")
+          server:close()
+        end))
+      end))
+    end)
+  end)
+
+  test("request fields: method, url, path, headers, httpVersion", function(expect)
+    serve(expect(function(req, res)
+      assert(req.method == "POST" and req.url == "/a/b?c=d" and req.path == "/a/b", req.url)
+      assert(req.httpVersion == "1.1")
+      assert(req.headers["x-one"] == "1, 2", tostring(req.headers["x-one"]))
+      assert(type(req.headers["set-cookie"]) == "table" and #req.headers["set-cookie"] == 2)
+      assert(req.rawHeaders[1] == "Host")
+      res:finish()
+    end), function(port, server)
+      raw(port, "POST /a/b?c=d HTTP/1.1\r\nHost: x\r\nX-One: 1\r\nx-one: 2\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        expect(function(reply)
+          assert(reply:find("^HTTP/1.1 200 OK\r\n"), reply)
+          assert(reply:find("Content%-Length: 0\r\n"), reply)
+          server:close()
+        end))
+    end)
+  end)
+
+  test("keep-alive: the agent reuses one connection", function(expect)
+    local connections = 0
+    local server
+    server = serve(hello, function(port)
+      local n = 0
+      local function one()
+        http.get({ host = "127.0.0.1", port = port, path = "/" }, function(res)
+          res:on('data', function() end)
+          res:on('end', function()
+            n = n + 1
+            if n < 3 then return one() end
+            assert(connections == 1, "connections: " .. connections)
+            server:close()
+          end)
+        end)
+      end
+      one()
+    end)
+    server:on('connection', function() connections = connections + 1 end)
+    timer.setTimeout(1, expect(function() end))
+  end)
+
+  test("chunked response", function(expect)
+    serve(function(req, res)
+      res:writeHead(200, { ["Content-Type"] = "text/plain" })
+      res:write("hello ")
+      res:write("chunked ")
+      res:finish("world")
+    end, function(port, server)
+      raw(port, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", expect(function(reply)
+        assert(reply:find("Transfer%-Encoding: chunked\r\n"), reply)
+        assert(reply:find("\r\n\r\n6\r\nhello \r\n8\r\nchunked \r\n5\r\nworld\r\n0\r\n\r\n$"), reply)
+        server:close()
+      end))
+    end)
+  end)
+
+  test("chunked request from the client, echoed back", function(expect)
+    serve(function(req, res)
+      local parts = {}
+      req:on('data', function(c) parts[#parts + 1] = c end)
+      req:on('end', function()
+        res:finish(table.concat(parts))
+      end)
+    end, function(port, server)
+      local req = http.request({ host = "127.0.0.1", port = port, method = "POST", path = "/echo" }, expect(function(res)
+        local got = {}
+        res:on('data', function(c) got[#got + 1] = c end)
+        res:on('end', expect(function()
+          assert(table.concat(got) == "one two three", table.concat(got))
+          server:close()
+        end))
+      end))
+      req:write("one ")
+      req:write("two ")
+      req:finish("three")
+    end)
+  end)
+
+  test("1 MiB POST echo", function(expect)
+    local size = 1024 * 1024
+    serve(function(req, res)
+      local parts = {}
+      req:on('data', function(c) parts[#parts + 1] = c end)
+      req:on('end', function()
+        local body = table.concat(parts)
+        res:writeHead(200, { ["Content-Length"] = #body })
+        res:finish(body)
+      end)
+    end, function(port, server)
+      local payload = string.rep("0123456789abcdef", size / 16)
+      local req = http.request({ host = "127.0.0.1", port = port, method = "POST",
+        headers = { { "Content-Length", tostring(size) } } }, expect(function(res)
+        local got = {}
+        res:on('data', function(c) got[#got + 1] = c end)
+        res:on('end', expect(function()
+          local body = table.concat(got)
+          assert(#body == size, #body)
+          assert(body == payload, "body differs")
+          server:close()
+        end))
+      end))
+      req:finish(payload)
+    end)
+  end)
+
+  test("pipelined requests are answered in order", function(expect)
+    serve(function(req, res)
+      -- The first answer is the slowest: order must still hold.
+      local delay = req.url == "/1" and 20 or 0
+      timer.setTimeout(delay, function() res:finish(req.url) end)
+    end, function(port, server)
+      local reqs = "GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\nGET /3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+      raw(port, reqs, expect(function(reply)
+        local bodies = {}
+        for body in reply:gmatch("\r\n\r\n(/%d)") do bodies[#bodies + 1] = body end
+        assert(table.concat(bodies, ",") == "/1,/2,/3", reply)
+        server:close()
+      end))
+    end)
+  end)
+
+  test("HEAD sends headers only", function(expect)
+    serve(hello, function(port, server)
+      raw(port, "HEAD / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", expect(function(reply)
+        assert(reply:find("Content%-Length: 12\r\n"), reply)
+        assert(reply:sub(-4) == "\r\n\r\n", "no body: " .. reply)
+        server:close()
+      end))
+    end)
+  end)
+
+  test("Expect: 100-continue is answered", function(expect)
+    serve(function(req, res)
+      local parts = {}
+      req:on('data', function(c) parts[#parts + 1] = c end)
+      req:on('end', function() res:finish("got " .. table.concat(parts)) end)
+    end, function(port, server)
+      local c
+      local stage = 0
+      local got = ""
+      c = net.connect(port, "127.0.0.1", function()
+        c:write("POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 4\r\nConnection: close\r\n\r\n")
+      end)
+      c:on('data', function(d)
+        got = got .. d
+        if stage == 0 and got:find("^HTTP/1.1 100 Continue\r\n\r\n") then
+          stage = 1
+          c:write("body")
+        end
+      end)
+      c:on('end', expect(function()
+        assert(stage == 1, got)
+        assert(got:find("got body$"), got)
+        c:destroy()
+        server:close()
+      end))
+    end)
+  end)
+
+  test("a handler error gives 500, and the next request works", function(expect)
+    local saved = io.stderr
+    serve(function(req, res)
+      if req.url == "/boom" then error("kaboom") end
+      hello(req, res)
+    end, function(port, server)
+      raw(port, "GET /boom HTTP/1.1\r\nHost: x\r\n\r\n", expect(function(reply)
+        assert(reply:find("^HTTP/1.1 500 Internal Server Error\r\n"), reply)
+        assert(reply:find("Connection: close\r\n"), reply)
+        raw(port, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", expect(function(reply2)
+          assert(reply2:find("^HTTP/1.1 200 OK"), reply2)
+          server:close()
+        end))
+      end))
+    end)
+    assert(saved == io.stderr)
+  end)
+
+  test("bad requests get 400 and Connection: close", function(expect)
+    serve(hello, function(port, server)
+      local cases = {
+        "GET / HTTP/1.1\nHost: x\n\n",
+        "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "GET / HTTP/1.1\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\n",
+      }
+      local left = #cases
+      for _, case in ipairs(cases) do
+        raw(port, case, expect(function(reply)
+          assert(reply:find("^HTTP/1.1 400 Bad Request\r\n"), case .. " -> " .. reply)
+          assert(reply:find("Connection: close\r\n"), reply)
+          left = left - 1
+          if left == 0 then server:close() end
+        end))
+      end
+    end)
+  end)
+
+  test("oversized heads: 431 for headers, 414 for the URI", function(expect)
+    serve(hello, function(port, server)
+      raw(port, "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " .. string.rep("a", 9000) .. "\r\n\r\n", expect(function(reply)
+        assert(reply:find("^HTTP/1.1 431 "), reply:sub(1, 40))
+        raw(port, "GET /" .. string.rep("u", 9000) .. " HTTP/1.1\r\nHost: x\r\n\r\n", expect(function(reply2)
+          assert(reply2:find("^HTTP/1.1 414 "), reply2:sub(1, 40))
+          server:close()
+        end))
+      end))
+    end)
+  end)
+
+  test("headersTimeout closes a silent or trickling connection", function(expect)
+    local server = http.createServer(hello)
+    server.headersTimeout = 150
+    server:listen(0, "127.0.0.1", function()
+      local port = server:address().port
+      local start = require('uv').now()
+      -- Trickle one byte every 50 ms: each read is quick, the head never completes.
+      local c
+      local t
+      c = net.connect(port, "127.0.0.1", function()
+        t = timer.setInterval(50, function() c:write("G") end)
+      end)
+      c:on('data', function() end)
+      c:on('error', function() end)
+      c:on('close', expect(function()
+        timer.clearInterval(t)
+        local elapsed = require('uv').now() - start
+        assert(elapsed < 2000, "closed after " .. elapsed .. " ms")
+        server:close()
+      end))
+      c:on('end', function() c:destroy() end)
+    end)
+  end)
+
+  test("HTTP/1.0 closes after the response", function(expect)
+    serve(function(req, res)
+      res:write("no length on 1.0: ")
+      res:finish("close delimits")
+    end, function(port, server)
+      raw(port, "GET / HTTP/1.0\r\n\r\n", expect(function(reply)
+        assert(reply:find("^HTTP/1.1 200 OK"), reply)
+        assert(not reply:find("chunked"), reply)
+        assert(reply:find("Connection: close\r\n"), reply)
+        assert(reply:find("no length on 1.0: close delimits$"), reply)
+        server:close()
+      end))
+    end)
+  end)
+
+  test("client: ECONNREFUSED is an 'error' event", function(expect)
+    local probe = net.createServer()
+    probe:listen(0, "127.0.0.1", function()
+      local port = probe:address().port
+      probe:close(function()
+        local req = http.get({ host = "127.0.0.1", port = port }, function() error("no response expected") end)
+        req:on('error', expect(function(err)
+          assert(err.code == "ECONNREFUSED", tostring(err))
+        end))
+      end)
+    end)
+  end)
+
+  test("a client that disconnects mid-request: 'aborted', and the server goes on", function(expect)
+    local server
+    local aborted = expect(function() end)
+    server = serve(function(req, res)
+      if req.method == "POST" then
+        req:on('aborted', aborted)
+        req:on('data', function() end)
+      end
+    end, function(port)
+      local c
+      c = net.connect(port, "127.0.0.1", function()
+        c:write("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\npartial")
+        timer.setTimeout(20, function()
+          c:destroy()
+          timer.setTimeout(20, function()
+            raw(port, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", expect(function(reply)
+              assert(reply:find("^HTTP/1.1 200"), reply)
+              server:close()
+            end))
+          end)
+        end)
+      end)
+      c:on('error', function() end)
+    end)
+    server:on('request', function(req, res)
+      if req.method == "GET" then hello(req, res) end
+    end)
+  end)
+
+  test("setHeader, getHeader, removeHeader, statusCode", function(expect)
+    serve(function(req, res)
+      res.statusCode = 201
+      res:setHeader("X-Keep", "yes")
+      res:setHeader("X-Drop", "no")
+      assert(res:getHeader("x-keep") == "yes")
+      res:removeHeader("X-DROP")
+      res:setHeader("Set-Cookie", { "a=1", "b=2" })
+      res:finish("made")
+    end, function(port, server)
+      raw(port, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", expect(function(reply)
+        assert(reply:find("^HTTP/1.1 201 Created\r\n"), reply)
+        assert(reply:find("X%-Keep: yes\r\n") and not reply:find("X%-Drop"), reply)
+        assert(reply:find("Set%-Cookie: a=1\r\nSet%-Cookie: b=2\r\n") or reply:find("Set%-Cookie: a=1\r\n"), reply)
+        server:close()
+      end))
+    end)
+  end)
+end)
