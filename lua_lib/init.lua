@@ -16,6 +16,10 @@ local DONE = native.DONE
 -- lua_lib modules reach the Rust side through require('_native').
 package.loaded._native = native
 
+-- Line-buffered stdout even into a pipe: a server's log lines must show as they
+-- happen, not when a 4 KiB buffer fills or the process exits.
+io.stdout:setvbuf("line")
+
 local loader = loadstring(native.lua_lib("require"), "@lua_lib/require.lua")(native)
 local require = loader.make_require(native.cwd() or ".", false)
 _G.require = require

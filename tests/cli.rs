@@ -264,3 +264,16 @@ fn uv_stop_ends_the_loop_with_handles_still_active() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(start.elapsed() < Duration::from_secs(10));
 }
+
+#[test]
+fn an_unheard_bind_error_is_uncaught() {
+    let script = "local net = require('net')\n\
+        local a = net.createServer()\n\
+        a:listen(0, '127.0.0.1', function()\n\
+          net.createServer():listen(a:address().port, '127.0.0.1')\n\
+        end)";
+    let o = stardust(&["-e", script]);
+    assert_eq!(o.status.code(), Some(255));
+    let e = stderr(&o);
+    assert!(e.contains("Uncaught exception:") && e.contains("EADDRINUSE"), "{e}");
+}

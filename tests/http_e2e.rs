@@ -1,0 +1,170 @@
+//! End-to-end: the HTTP server driven by curl and by a raw TCP client sending exact bytes.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The first line the child prints, or a panic after 10 s (a test must not hang).
+fn first_line(child: &mut Child) -> String {
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    match rx.recv_timeout(Duration::from_secs(10)) {
+        Ok(line) => line,
+        Err(_) => {
+            let _ = child.kill();
+            panic!("the server printed nothing in 10 s");
+        }
+    }
+}
+
+fn start(script: &str) -> Server {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stardust"))
+        .arg(root.join(script))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("stardust starts");
+    let line = first_line(&mut child);
+    let port = line.trim().strip_prefix("port=").expect("server prints its port").parse().unwrap();
+    Server { child, port }
+}
+
+/// Sends `request` as is and reads until the server closes (or 5 s pass).
+fn raw(port: u16, request: &[u8]) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(request).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn curl(args: &[&str]) -> (String, String) {
+    let out = Command::new("curl").args(["-s", "-S", "--max-time", "10"]).args(args).output().expect("curl runs");
+    assert!(out.status.success(), "curl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn curl_get_post_and_keep_alive() {
+    let s = start("tests/fixtures/http-echo-server.lua");
+    let url = format!("http://127.0.0.1:{}", s.port);
+    let (body, _) = curl(&[&format!("{url}/hello")]);
+    assert_eq!(body, "Hello world\n");
+
+    let (body, _) = curl(&["-X", "POST", "--data-binary", "abc=123", &format!("{url}/form")]);
+    assert!(body.contains("\"method\":\"POST\"") && body.contains("\"bodyLength\":7"), "{body}");
+
+    // Chunked upload.
+    let (body, _) = curl(&["-H", "Transfer-Encoding: chunked", "--data-binary", "0123456789", &format!("{url}/up")]);
+    assert!(body.contains("\"bodyLength\":10"), "{body}");
+
+    // Two URLs on one command line share one connection.
+    let (_, err) = curl(&["-v", &format!("{url}/hello"), &format!("{url}/hello")]);
+    assert!(err.contains("Re-using existing connection") || err.contains("Reusing existing connection"), "{err}");
+}
+
+#[test]
+fn exact_bytes_pipelining_and_errors() {
+    let s = start("tests/fixtures/http-echo-server.lua");
+    let reply = raw(
+        s.port,
+        b"GET /hello HTTP/1.1\r\nHost: a\r\n\r\nGET /hello HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(reply.matches("HTTP/1.1 200 OK\r\n").count(), 2, "{reply}");
+    assert!(reply.contains("Date: "), "{reply}");
+
+    let reply = raw(s.port, b"GET /hello HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello");
+    assert!(reply.starts_with("HTTP/1.1 400 Bad Request\r\n") && reply.contains("Connection: close\r\n"), "{reply}");
+
+    let reply = raw(s.port, b"GET /boom HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert!(reply.starts_with("HTTP/1.1 500 "), "{reply}");
+    // ... and the server still serves.
+    let reply = raw(s.port, b"GET /hello HTTP/1.0\r\n\r\n");
+    assert!(reply.starts_with("HTTP/1.1 200 OK\r\n") && reply.ends_with("Hello world\n"), "{reply}");
+}
+
+#[test]
+fn one_byte_at_a_time() {
+    let s = start("tests/fixtures/http-echo-server.lua");
+    let request = b"POST /slow HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nConnection: close\r\n\r\nxyz";
+    let mut c = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+    c.set_nodelay(true).unwrap();
+    for b in request {
+        c.write_all(&[*b]).unwrap();
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut out = String::new();
+    let _ = c.read_to_string(&mut out);
+    assert!(out.contains("\"bodyLength\":3") && out.contains("\"url\":\"/slow\""), "{out}");
+}
+
+#[test]
+fn garbage_never_kills_the_server() {
+    let s = start("tests/fixtures/http-echo-server.lua");
+    let mut x: u64 = 0x2545f4914f6cdd1d;
+    let start = Instant::now();
+    for round in 0..200 {
+        if start.elapsed() > Duration::from_secs(20) {
+            break;
+        }
+        let len = 1 + (round * 37) % 300;
+        let bytes: Vec<u8> = (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        if let Ok(mut c) = TcpStream::connect(("127.0.0.1", s.port)) {
+            let _ = c.write_all(&bytes);
+            let _ = c.shutdown(std::net::Shutdown::Write);
+            c.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+            let mut sink = Vec::new();
+            let _ = c.read_to_end(&mut sink);
+        }
+    }
+    let reply = raw(s.port, b"GET /hello HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+    assert!(reply.starts_with("HTTP/1.1 200 OK"), "the server died or hung: {reply:?}");
+}
+
+#[test]
+fn seed_http_examples_on_port_8080() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut server = Command::new(env!("CARGO_BIN_EXE_stardust"))
+        .arg(root.join("examples/http-server.lua"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let line = first_line(&mut server);
+    assert_eq!(line, "Server listening at http://localhost:8080/\n");
+    let reply = raw(8080, b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    let client = Command::new(env!("CARGO_BIN_EXE_stardust")).arg(root.join("examples/http-client.lua")).output().unwrap();
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(reply.starts_with("HTTP/1.1 200 OK\r\n") && reply.ends_with("\r\n\r\nHello world\n"), "{reply}");
+    assert_eq!(String::from_utf8_lossy(&client.stdout), "'ondata'\t{ chunk = 'Hello world\\n' }\n");
+    assert_eq!(client.status.code(), Some(0));
+}
