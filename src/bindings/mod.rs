@@ -13,6 +13,7 @@ pub mod json;
 pub mod tcp;
 pub mod timer;
 pub mod tty;
+pub mod zlib;
 
 use mlua::{Function, IntoLuaMulti, LightUserData, Lua, Result, Table, Value};
 
@@ -108,6 +109,8 @@ pub fn native_table(lua: &Lua, state: &SharedState) -> Result<Table> {
             Err(_) => errors::error_values(lua, "ENOTFOUND", &format!("cannot resolve {host}")),
         }
     })?)?;
+    n.set("zlib_oneshot", lua.create_function(zlib::oneshot)?)?;
+    n.set("zlib_stream", lua.create_function(zlib::stream)?)?;
     n.set("http_decoder", lua.create_function(http::new_decoder)?)?;
 
     n.set("exit", lua.create_function(|_, code: Option<i32>| -> Result<()> { crate::runtime::exit(code.unwrap_or(0)) })?)?;
