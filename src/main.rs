@@ -83,9 +83,7 @@ fn main() {
             std::process::exit(1);
         }
     }
-    if std::env::var_os("RUST_LOG").is_some() {
-        env_logger::init();
-    }
+    runtime::init_logging();
     let code = match runtime::run(opts) {
         Ok(code) => code,
         Err(e) => {

@@ -109,6 +109,24 @@ pub fn native_table(lua: &Lua, state: &SharedState) -> Result<Table> {
             Err(_) => errors::error_values(lua, "ENOTFOUND", &format!("cannot resolve {host}")),
         }
     })?)?;
+    // Logging through the `log` crate when RUST_LOG installed env_logger; otherwise
+    // straight to stderr, so a server's access log shows without any set-up.
+    n.set("log", lua.create_function(|_, (level, target, msg): (String, String, mlua::LuaString)| {
+        let lvl = match level.as_str() {
+            "error" => log::Level::Error,
+            "warn" => log::Level::Warn,
+            "info" | "access" => log::Level::Info,
+            "debug" => log::Level::Debug,
+            _ => log::Level::Trace,
+        };
+        let msg = msg.to_string_lossy();
+        if crate::runtime::logger_installed() {
+            log::log!(target: target.as_str(), lvl, "{msg}");
+        } else {
+            eprintln!("[{level} {target}] {msg}");
+        }
+        Ok(())
+    })?)?;
     n.set("zlib_oneshot", lua.create_function(zlib::oneshot)?)?;
     n.set("zlib_stream", lua.create_function(zlib::stream)?)?;
     n.set("http_decoder", lua.create_function(http::new_decoder)?)?;

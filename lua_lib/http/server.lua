@@ -1,0 +1,541 @@
+--[[
+http.server: a coroutine-per-connection HTTP/1.1 server with the Lilush API.
+
+  local server = require("http.server")
+  local srv, err = server.new({ ip = "127.0.0.1", port = 8080 },
+    function(method, query, args, headers, body, ctx)
+      return "Hello!", 200, { ["content-type"] = "text/plain" }
+    end)
+  if not srv then error(err) end
+  srv:serve()  -- returns when srv:stop() has been called and in-flight requests are done
+
+handle(method, query, args, headers, body, ctx) -> content, status, response_headers
+- query is the request path ("/a/b"), args the raw query string ("x=1&y=2", or "").
+- headers have lower-case names; x-client-ip is set, and x-real-ip when absent.
+- body is the whole decoded body (Content-Length or chunked), or nil.
+- ctx is { logger, client, cfg, redis_module }.
+- content is a string, or a function returning chunks until nil (sent chunked);
+  status defaults to 200; content-type to text/html. set-cookie may be a list.
+- Returning nothing at all means the request was answered directly on ctx.client
+  (proxied): nothing is written and the connection stays open.
+
+Configuration defaults and their meaning: docs/http-server.md.
+]]
+
+local uv = require('uv')
+local native = require('_native')
+local zlib = require('zlib')
+local Object = require('core').Object
+local httpDate = require('http').date
+local STATUS_CODES = require('http').STATUS_CODES
+
+local WAIT = native.WAIT
+local yield, running = coroutine.yield, coroutine.running
+local concat, lower, find, sub, format = table.concat, string.lower, string.find, string.sub, string.format
+
+local EV_ERROR, EV_HEAD, EV_BODY, EV_END = 0, 1, 2, 3
+
+local DEFAULTS = {
+  ip = "127.0.0.1",
+  port = 8080,
+  backlog = 256,
+  connection_limit = 64,
+  requests_per_connection = 512,
+  max_body_size = 5 * 1024 * 1024,
+  request_line_limit = 8192,
+  keepalive_idle_timeout = 15,
+  request_header_timeout = 10,
+  request_body_timeout = 30,
+  tls_handshake_timeout = 10,
+  compression = {
+    enabled = true,
+    min_size = 4096,
+    types = { "text/html", "text/plain", "text/css", "text/javascript", "image/svg+xml",
+      "application/json", "application/rss+xml" },
+  },
+  log_level = "access",
+  log_headers = { "referer", "x-real-ip", "user-agent" },
+}
+
+local ALIASES = { fork_limit = "connection_limit", requests_per_fork = "requests_per_connection" }
+
+local LEVELS = { debug = 1, access = 2, info = 3, warn = 4, error = 5 }
+
+local function copy(v)
+  if type(v) ~= "table" then return v end
+  local out = {}
+  for k, x in pairs(v) do out[k] = copy(x) end
+  return out
+end
+
+-- Merges src into dst. Nested maps merge; lists (and anything else) replace.
+local function deepMerge(dst, src)
+  for k, v in pairs(src) do
+    k = ALIASES[k] or k
+    if type(v) == "table" and type(dst[k]) == "table" and v[1] == nil and next(v) ~= nil then
+      deepMerge(dst[k], v)
+    else
+      dst[k] = copy(v)
+    end
+  end
+  return dst
+end
+
+local function readFile(path)
+  local f, err = io.open(path, "rb")
+  if not f then return nil, err end
+  local data = f:read("*a")
+  f:close()
+  if not data then return nil, path .. ": cannot be read" end
+  return data
+end
+
+-- Checks one { cert, key } pair: both files exist and hold PEM of the right kind.
+local function checkIdentity(name, identity)
+  if type(identity) ~= "table" or type(identity.cert) ~= "string" or type(identity.key) ~= "string" then
+    return nil, "ssl." .. name .. ": needs cert and key file paths"
+  end
+  local cert, err = readFile(identity.cert)
+  if not cert then return nil, "ssl." .. name .. ": cert file " .. tostring(err) end
+  if not cert:find("-----BEGIN CERTIFICATE-----", 1, true) then
+    return nil, "ssl." .. name .. ": cert file " .. identity.cert .. " holds no PEM certificate"
+  end
+  local key
+  key, err = readFile(identity.key)
+  if not key then return nil, "ssl." .. name .. ": key file " .. tostring(err) end
+  if not key:find("-----BEGIN [%u ]*PRIVATE KEY-----") then
+    return nil, "ssl." .. name .. ": key file " .. identity.key .. " holds no PEM private key"
+  end
+  return true
+end
+
+-- The logger handed to handlers as ctx.logger: one method per level.
+local function makeLogger(server)
+  local logger = {}
+  for level in pairs(LEVELS) do
+    logger[level] = function(_, msg)
+      if LEVELS[level] >= LEVELS[server.cfg.log_level] then
+        native.log(level, "http.server", tostring(msg))
+      end
+    end
+  end
+  return logger
+end
+
+-- Client: one accepted connection, as ctx.client -----------------------------------
+
+local Client = Object:extend()
+
+function Client:initialize(handle, server)
+  self.handle = handle
+  self.server = server
+  self.decoder = native.http_decoder("request", server.cfg.request_line_limit, server.cfg.max_body_size)
+  self.deadline = nil -- loop time (ms) after which the sweep closes the connection
+end
+
+-- Writes data; waits (yields) only when a lot is queued. Returns true or nil, err.
+function Client:write(data)
+  local ok, queued = self.handle:queue_write(data)
+  if not ok then return nil, queued end
+  if queued > 1024 * 1024 then
+    -- Backpressure: let the socket drain before queuing more.
+    return uv.co_write(self.handle, "")
+  end
+  return true
+end
+
+-- Reads raw bytes (for handlers that proxy on the connection): data, nil at EOF.
+function Client:read()
+  return uv.co_read(self.handle)
+end
+
+function Client:close()
+  if self.closed then return end
+  self.closed = true
+  local h = self.handle
+  if h:is_closing() then return end
+  if not h:shutdown(function() h:close() end) then h:close() end
+end
+
+-- Server ---------------------------------------------------------------------------
+
+local Server = Object:extend()
+
+function Server:initialize(handle)
+  self.cfg = copy(DEFAULTS)
+  self.handle = handle or function() return "Hi there!", 200, { ["content-type"] = "text/plain" } end
+  self.logger = makeLogger(self)
+  self._clients = {}
+  self._active = 0
+end
+
+-- Deep-merges config into the configuration; checks TLS files. Returns true or nil, err.
+function Server:configure(config)
+  if config == nil then return true end
+  if type(config) ~= "table" then
+    return nil, "configure: config must be a table, got " .. type(config)
+  end
+  local cfg = deepMerge(copy(self.cfg), config)
+  if not LEVELS[cfg.log_level] then
+    return nil, "configure: log_level must be one of debug, access, info, warn, error; got " .. tostring(cfg.log_level)
+  end
+  for _, key in ipairs({ "port", "backlog", "connection_limit", "requests_per_connection", "max_body_size",
+    "request_line_limit", "keepalive_idle_timeout", "request_header_timeout", "request_body_timeout" }) do
+    if type(cfg[key]) ~= "number" then
+      return nil, "configure: " .. key .. " must be a number, got " .. type(cfg[key])
+    end
+  end
+  if cfg.ssl then
+    local ok, err = checkIdentity("default", cfg.ssl.default)
+    if not ok then return nil, err end
+    for host, identity in pairs(cfg.ssl.hosts or {}) do
+      ok, err = checkIdentity("hosts[" .. host .. "]", identity)
+      if not ok then return nil, err end
+    end
+  end
+  self.cfg = cfg
+  return true
+end
+
+-- Accept-Encoding -> "gzip", "deflate" or nil. q=0 refuses; gzip wins ties.
+local function negotiate(accept)
+  if not accept then return nil end
+  local q = {}
+  for item in accept:gmatch("[^,]+") do
+    local name, params = item:match("^%s*([^;%s]+)%s*(.*)$")
+    if name then
+      local value = tonumber(params:match("q%s*=%s*([%d.]+)")) or 1
+      q[lower(name)] = value
+    end
+  end
+  local star = q["*"]
+  local gz = q.gzip or q["x-gzip"] or star or 0
+  local df = q.deflate or star or 0
+  if gz > 0 and gz >= df then return "gzip" end
+  if df > 0 then return "deflate" end
+  return nil
+end
+
+local function compressible(cfg, contentType)
+  local c = cfg.compression
+  if not c or not c.enabled or not contentType then return false end
+  local media = lower(contentType:match("^%s*([^;%s]+)") or "")
+  for _, t in ipairs(c.types or {}) do
+    if t == media then return true end
+  end
+  return false
+end
+
+-- Reads until the decoder has an event; the client's deadline bounds the wait.
+local function nextEvent(client)
+  local dec, handle = client.decoder, client.handle
+  while true do
+    local ev, a, b = dec:next()
+    if ev ~= nil then return ev, a, b end
+    local ok, err = handle:try_read_into(dec)
+    if ok == WAIT then
+      yield()
+    elseif ok == nil then
+      if err then return nil, client.timedOut and "timeout" or err end
+      if dec:idle() then return nil, "closed" end
+      dec:eof()
+    elseif client.waitingFirstByte then
+      -- The first bytes of a request: from now on the head timeout applies.
+      client.waitingFirstByte = false
+      client.deadline = uv.now() + client.server.cfg.request_header_timeout * 1000
+    end
+  end
+end
+
+local function errorResponse(status)
+  local text = STATUS_CODES[status] or "Error"
+  return "HTTP/1.1 " .. status .. " " .. text .. "\r\nContent-Type: text/plain\r\nContent-Length: " .. (#text + 1)
+    .. "\r\nConnection: close\r\nDate: " .. httpDate() .. "\r\n\r\n" .. text .. "\n"
+end
+
+-- Reads one request, calls the handler, writes the response.
+-- Returns "keep-alive", "close", or nil, err.
+function Server:process_request(client, client_ip, count, redis_module)
+  local cfg = self.cfg
+  local started = uv.now()
+  client.timedOut = false
+  -- Idle until the first byte, then the head timeout.
+  if client.decoder:buffered() > 0 then
+    client.waitingFirstByte = false
+    client.deadline = started + cfg.request_header_timeout * 1000
+  else
+    client.waitingFirstByte = true
+    client.deadline = started + cfg.keepalive_idle_timeout * 1000
+  end
+  client.idle = client.decoder:buffered() == 0
+
+  local ev, head, complete = nextEvent(client)
+  client.idle = false
+  if ev == nil then
+    client.deadline = nil
+    if head == "closed" then return "close" end
+    return nil, head
+  end
+  if ev == EV_ERROR then
+    client.deadline = nil
+    client:write(errorResponse(head))
+    self.logger:info(format("%s bad request: %d %s", client_ip, head, tostring(complete)))
+    return "close"
+  end
+
+  -- The body, whole.
+  local body
+  if not complete then
+    client.deadline = uv.now() + cfg.request_body_timeout * 1000
+    local parts = {}
+    while true do
+      local bev, chunk, why = nextEvent(client)
+      if bev == EV_BODY then
+        parts[#parts + 1] = chunk
+      elseif bev == EV_END then
+        break
+      elseif bev == EV_ERROR then
+        client.deadline = nil
+        client:write(errorResponse(chunk))
+        self.logger:info(format("%s bad request body: %d %s", client_ip, chunk, tostring(why)))
+        return "close"
+      else
+        client.deadline = nil
+        return nil, chunk
+      end
+    end
+    body = concat(parts)
+  end
+  client.deadline = nil
+
+  local headers = head.headers
+  headers["x-client-ip"] = client_ip
+  if headers["x-real-ip"] == nil then headers["x-real-ip"] = client_ip end
+  local url = head.url
+  local q = find(url, "?", 1, true)
+  local path = q and sub(url, 1, q - 1) or url
+  local args = q and sub(url, q + 1) or ""
+  local method = head.method
+
+  local ctx = { logger = self.logger, client = client, cfg = cfg, redis_module = redis_module }
+  local ok, content, status, rheaders = xpcall(self.handle, debug.traceback, method, path, args, headers, body, ctx)
+  if not ok then
+    self.logger:error("handler error for " .. method .. " " .. url .. ":\n" .. tostring(content))
+    content, status, rheaders = "Internal Server Error\n", 500, { ["content-type"] = "text/plain" }
+  elseif content == nil and status == nil and rheaders == nil then
+    return "keep-alive" -- answered directly on ctx.client (proxied)
+  end
+
+  status = tonumber(status) or 200
+  local hs = {}
+  for k, v in pairs(rheaders or {}) do hs[lower(k)] = v end
+  if hs["content-type"] == nil then hs["content-type"] = "text/html" end
+  hs["date"] = hs["date"] or httpDate()
+  local keepAlive = head.keepAlive and count < cfg.requests_per_connection and not self._stopping
+  hs["connection"] = keepAlive and "keep-alive" or "close"
+  local bodiless = status == 204 or status == 304 or (status >= 100 and status < 200)
+  local isHead = method == "HEAD"
+  local streamed = type(content) == "function"
+  if not streamed and content ~= nil and type(content) ~= "string" then content = tostring(content) end
+  content = content or ""
+
+  -- Compression: enabled, listed type, big enough (streams always), not encoded yet,
+  -- not 204/304/HEAD, and the client accepts it.
+  local encoding
+  if not bodiless and not isHead and hs["content-encoding"] == nil and compressible(cfg, hs["content-type"])
+      and (streamed or #content >= (cfg.compression.min_size or 0)) then
+    encoding = negotiate(headers["accept-encoding"])
+  end
+  if encoding then
+    hs["content-encoding"] = encoding
+    hs["vary"] = hs["vary"] and (hs["vary"] .. ", Accept-Encoding") or "Accept-Encoding"
+    if not streamed then
+      content = encoding == "gzip" and zlib.gzip(content) or zlib.deflate(content)
+    end
+  end
+
+  if streamed then
+    hs["content-length"] = nil
+    if not bodiless then hs["transfer-encoding"] = "chunked" end
+  elseif not bodiless then
+    hs["content-length"] = #content
+  end
+
+  local parts = { "HTTP/1.1 ", status, " ", STATUS_CODES[status] or "Unknown", "\r\n" }
+  for name, value in pairs(hs) do
+    if type(value) == "table" then
+      for _, v in ipairs(value) do parts[#parts + 1] = name .. ": " .. tostring(v) .. "\r\n" end
+    else
+      parts[#parts + 1] = name .. ": " .. tostring(value) .. "\r\n"
+    end
+  end
+  parts[#parts + 1] = "\r\n"
+  local size = 0
+  if streamed then
+    client:write(concat(parts))
+    if not (isHead or bodiless) then
+      local z = encoding and zlib.stream("compress", encoding == "gzip" and "gzip" or "zlib")
+      local function sendChunk(data)
+        if #data > 0 then
+          size = size + #data
+          client:write({ format("%x\r\n", #data), data, "\r\n" })
+        end
+      end
+      while true do
+        local cok, chunk = pcall(content)
+        if not cok then
+          -- The head is out: all we can do is cut the connection.
+          self.logger:error("content function failed for " .. url .. ": " .. tostring(chunk))
+          return nil, chunk
+        end
+        if chunk == nil then break end
+        chunk = tostring(chunk)
+        sendChunk(z and (z:write(chunk) .. z:flush()) or chunk)
+      end
+      if z then sendChunk(z:finish()) end
+      client:write("0\r\n\r\n")
+    end
+  else
+    if not (isHead or bodiless) then
+      parts[#parts + 1] = content
+      size = #content
+    end
+    client:write(concat(parts))
+  end
+
+  if LEVELS.access >= LEVELS[cfg.log_level] then
+    local extra = {}
+    for _, name in ipairs(cfg.log_headers or {}) do
+      extra[#extra + 1] = format("%s=%q", name, tostring(headers[name] or "-"))
+    end
+    native.log("access", "http.server", format("%s %s %s %s %d %d %dms %s", headers["host"] or "-", client_ip,
+      method, url, status, size, uv.now() - started, concat(extra, " ")))
+  end
+  return keepAlive and "keep-alive" or "close"
+end
+
+-- One timer per server closes connections whose deadline has passed (slowloris and
+-- idle keep-alive alike), so requests cost no timer work.
+function Server:_startSweep()
+  local cfg = self.cfg
+  local shortest = math.min(cfg.keepalive_idle_timeout, cfg.request_header_timeout, cfg.request_body_timeout)
+  local interval = math.max(10, math.min(1000, math.floor(shortest * 1000 / 4)))
+  local t = uv.new_timer()
+  t:unref()
+  t:start(interval, interval, function()
+    local now = uv.now()
+    for client in pairs(self._clients) do
+      if client.deadline and now >= client.deadline then
+        client.deadline = nil
+        client.timedOut = true
+        self.logger:debug("closing a connection that missed its deadline")
+        client.handle:close()
+      end
+    end
+  end)
+  self._sweep = t
+end
+
+function Server:_serveConnection(handle)
+  local cfg = self.cfg
+  if self._active >= cfg.connection_limit then
+    handle:queue_write(errorResponse(503))
+    if not handle:shutdown(function() handle:close() end) then handle:close() end
+    self.logger:warn("connection limit reached: answered 503")
+    return
+  end
+  self._active = self._active + 1
+  local client = Client:new(handle, self)
+  self._clients[client] = true
+  local peer = handle:getpeername()
+  local ip = peer and peer.ip or "-"
+  local count = 0
+  while true do
+    count = count + 1
+    local state, err = self:process_request(client, ip, count, self.redis_module)
+    if state ~= "keep-alive" then
+      if err and err ~= "closed" then self.logger:debug("connection from " .. ip .. " ended: " .. tostring(err)) end
+      break
+    end
+    if self._stopping then break end
+  end
+  client:close()
+  self._clients[client] = nil
+  self._active = self._active - 1
+  if self._stopping and self._active == 0 and self._serving then
+    native.wake(self._serving)
+  end
+end
+
+-- Binds ip:port and serves until stop(). Returns nil (or nil, err if it cannot bind).
+function Server:serve()
+  local cfg = self.cfg
+  if cfg.ssl then
+    return nil, "http.server: TLS (cfg.ssl) is not supported by this build yet"
+  end
+  local listener = uv.new_tcp()
+  local ok, err = listener:bind(cfg.ip, cfg.port)
+  if ok then
+    ok, err = listener:listen(cfg.backlog, function()
+      local h = uv.new_tcp()
+      if not listener:accept(h) then
+        h:close()
+        return
+      end
+      self:_serveConnection(h)
+    end)
+  end
+  if not ok then
+    listener:close()
+    return nil, err
+  end
+  self._listener = listener
+  self.port = listener:getsockname().port
+  self._stopping = false
+  self:_startSweep()
+  self.logger:info(format("listening on %s:%d", cfg.ip, self.port))
+  self._serving = running()
+  repeat
+    yield()
+  until self._stopping and self._active == 0
+  self._serving = nil
+  return nil
+end
+
+-- Graceful shutdown: stop accepting, close idle connections, let requests in flight
+-- finish; serve() then returns.
+function Server:stop()
+  if self._stopping then return end
+  self._stopping = true
+  if self._listener then
+    self._listener:close()
+    self._listener = nil
+  end
+  if self._sweep then
+    self._sweep:close()
+    self._sweep = nil
+  end
+  for client in pairs(self._clients) do
+    if client.idle then client.handle:close() end
+  end
+  if self._active == 0 and self._serving then native.wake(self._serving) end
+end
+
+-- new(config, handle) -> server, err
+local function new(config, handle)
+  if handle ~= nil and type(handle) ~= "function" then
+    return nil, "http.server.new: handle must be a function, got " .. type(handle)
+  end
+  local server = Server:new(handle)
+  local ok, err = server:configure(config)
+  if not ok then return nil, err end
+  return server
+end
+
+return {
+  new = new,
+  Server = Server,
+  Client = Client,
+  DEFAULTS = DEFAULTS,
+  negotiate = negotiate,
+}
