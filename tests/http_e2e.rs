@@ -168,3 +168,110 @@ fn seed_http_examples_on_port_8080() {
     assert_eq!(String::from_utf8_lossy(&client.stdout), "'ondata'\t{ chunk = 'Hello world\\n' }\n");
     assert_eq!(client.status.code(), Some(0));
 }
+
+fn start_with_env(script: &str, env: &[(&str, &str)]) -> Server {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stardust"))
+        .arg(root.join(script))
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("stardust starts");
+    let line = first_line(&mut child);
+    let port = line.trim().strip_prefix("port=").expect("server prints its port").parse().unwrap();
+    Server { child, port }
+}
+
+fn python_gunzip(data: &[u8]) -> Vec<u8> {
+    let mut py = Command::new("python3")
+        .args(["-c", "import gzip,sys; sys.stdout.buffer.write(gzip.decompress(sys.stdin.buffer.read()))"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    py.stdin.take().unwrap().write_all(data).unwrap();
+    let out = py.wait_with_output().unwrap();
+    assert!(out.status.success(), "python could not gunzip the body");
+    out.stdout
+}
+
+#[test]
+fn http_server_compression_decodes_with_curl_and_python() {
+    let s = start("tests/fixtures/lilush-server.lua");
+    let url = format!("http://127.0.0.1:{}", s.port);
+    let plain = Command::new("curl").args(["-s", "--max-time", "10", &format!("{url}/json")]).output().unwrap().stdout;
+    let decoded = Command::new("curl").args(["-s", "--max-time", "10", "--compressed", &format!("{url}/json")]).output().unwrap().stdout;
+    assert!(plain.len() > 10_000 && plain == decoded, "curl --compressed must give the same bytes");
+
+    // The raw gzip body, decoded by Python, byte for byte.
+    let raw_gz = Command::new("curl")
+        .args(["-s", "--max-time", "10", "-H", "Accept-Encoding: gzip", &format!("{url}/json")])
+        .output()
+        .unwrap()
+        .stdout;
+    assert!(raw_gz.len() < plain.len() / 5, "the body was not compressed");
+    assert_eq!(python_gunzip(&raw_gz), plain);
+
+    // A streamed (chunked) body, compressed as a stream.
+    let streamed = Command::new("curl")
+        .args(["-s", "--max-time", "10", "-H", "Accept-Encoding: gzip", &format!("{url}/stream")])
+        .output()
+        .unwrap()
+        .stdout;
+    let unpacked = python_gunzip(&streamed);
+    assert_eq!(unpacked.len(), plain.len() * 50);
+}
+
+#[test]
+fn http_server_requests_per_connection_with_ab() {
+    if Command::new("ab").arg("-V").output().is_err() {
+        panic!("ab (apache2-utils) is needed: .ci/run installs it");
+    }
+    let s = start_with_env("tests/fixtures/lilush-server.lua", &[("STARDUST_TEST_RPC", "50")]);
+    let out = Command::new("ab")
+        .args(["-k", "-n", "1000", "-c", "4", "-s", "10", &format!("http://127.0.0.1:{}/", s.port)])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let field = |name: &str| -> u64 {
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().last())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in ab output:\n{text}"))
+    };
+    assert_eq!(field("Complete requests:"), 1000, "{text}");
+    assert_eq!(field("Failed requests:"), 0, "{text}");
+    let keep_alive = field("Keep-Alive requests:");
+    // Every 50th response closes the connection.
+    assert!((950..1000).contains(&keep_alive), "keep-alive responses: {keep_alive}\n{text}");
+}
+
+#[test]
+fn http_server_connection_limit_65th_gets_503() {
+    let s = start("tests/fixtures/lilush-server.lua");
+    let mut conns: Vec<TcpStream> = (0..64).map(|_| TcpStream::connect(("127.0.0.1", s.port)).unwrap()).collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut extra = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+    extra.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut reply = String::new();
+    let _ = extra.read_to_string(&mut reply);
+    assert!(reply.starts_with("HTTP/1.1 503 "), "the 65th connection: {reply:?}");
+    // None of the 64 held connections got anything.
+    for c in &mut conns {
+        c.set_nonblocking(true).unwrap();
+        let mut buf = [0u8; 64];
+        match c.read(&mut buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            other => panic!("a held connection got {other:?}"),
+        }
+        c.set_nonblocking(false).unwrap();
+    }
+    // The 64 held connections still work.
+    conns[0].set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    conns[0].write_all(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").unwrap();
+    let mut out = String::new();
+    let _ = conns[0].read_to_string(&mut out);
+    assert!(out.starts_with("HTTP/1.1 200 OK"), "{out}");
+}
