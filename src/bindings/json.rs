@@ -182,16 +182,17 @@ impl Writer<'_> {
         }
     }
 
+    // Values are written as they are visited and dropped at once: holding every element
+    // of a big table (a Vec of Values) would hold one mlua reference each, and LuaJIT
+    // caps those at about 65,000.
     fn table(&self, out: &mut Vec<u8>, t: &Table, depth: usize) -> Result<()> {
         let mt = t.metatable();
         let marked_object = mt.as_ref() == Some(self.object_mt);
         let len = t.raw_len();
         let mut count = 0usize;
-        let mut entries: Vec<(Value, Value)> = Vec::new();
         for pair in t.pairs::<Value, Value>() {
-            let (k, v) = pair?;
+            pair?;
             count += 1;
-            entries.push((k, v));
         }
         let is_array = !marked_object && (count == len) && (len > 0 || mt.is_none() || mt.as_ref() == Some(self.array_mt));
         if is_array {
@@ -209,47 +210,73 @@ impl Writer<'_> {
             out.push(b']');
             return Ok(());
         }
-        let mut keyed: Vec<(Vec<u8>, Value)> = Vec::with_capacity(entries.len());
-        for (k, v) in entries {
-            let key = match &k {
-                Value::String(s) => s.as_bytes().to_vec(),
-                Value::Number(n) => {
-                    let mut b = Vec::new();
-                    number(&mut b, *n);
-                    b
-                }
-                Value::Integer(i) => i.to_string().into_bytes(),
-                other => {
-                    return Err(mlua::Error::runtime(format!(
-                        "json.stringify: object keys must be strings or numbers, got a {}",
-                        other.type_name()
-                    )))
-                }
-            };
-            keyed.push((key, v));
-        }
-        if self.style.indent.is_some() {
-            keyed.sort_by(|a, b| a.0.cmp(&b.0));
-        }
         out.push(b'{');
-        for (i, (k, v)) in keyed.iter().enumerate() {
-            if i > 0 {
+        let mut first = true;
+        let mut member = |out: &mut Vec<u8>, key: &[u8], v: &Value| -> Result<()> {
+            if !first {
                 out.push(b',');
             }
+            first = false;
             self.newline(out, depth + 1);
-            string(out, k);
+            string(out, key);
             out.push(b':');
             if self.style.indent.is_some() {
                 out.push(b' ');
             }
-            self.value(out, v, depth + 1)?;
+            self.value(out, v, depth + 1)
+        };
+        if self.style.indent.is_some() {
+            // Sorted: collect the keys (as bytes, no references), then fetch each value.
+            let mut keys: Vec<(Vec<u8>, Option<f64>)> = Vec::with_capacity(count);
+            for pair in t.pairs::<Value, Value>() {
+                let (k, _) = pair?;
+                keys.push(match &k {
+                    Value::Number(n) => (number_bytes(*n), Some(*n)),
+                    Value::Integer(i) => (i.to_string().into_bytes(), Some(*i as f64)),
+                    other => (key_bytes(other)?, None),
+                });
+            }
+            keys.sort_by(|a, b| a.0.cmp(&b.0));
+            for (key, num) in &keys {
+                let v: Value = match num {
+                    Some(n) => t.raw_get(*n)?,
+                    None => t.raw_get(mlua::BString::from(key.clone()))?,
+                };
+                member(out, key, &v)?;
+            }
+        } else {
+            for pair in t.pairs::<Value, Value>() {
+                let (k, v) = pair?;
+                let key = match &k {
+                    Value::Number(n) => number_bytes(*n),
+                    Value::Integer(i) => i.to_string().into_bytes(),
+                    other => key_bytes(other)?,
+                };
+                member(out, &key, &v)?;
+            }
         }
-        if !keyed.is_empty() {
+        if !first {
             self.newline(out, depth);
         }
         out.push(b'}');
         Ok(())
     }
+}
+
+fn key_bytes(k: &Value) -> Result<Vec<u8>> {
+    match k {
+        Value::String(s) => Ok(s.as_bytes().to_vec()),
+        other => Err(mlua::Error::runtime(format!(
+            "json.stringify: object keys must be strings or numbers, got a {}",
+            other.type_name()
+        ))),
+    }
+}
+
+fn number_bytes(n: f64) -> Vec<u8> {
+    let mut b = Vec::new();
+    number(&mut b, n);
+    b
 }
 
 fn number(out: &mut Vec<u8>, n: f64) {

@@ -69,6 +69,20 @@ require('tap')(function(test)
     assert(not ok and err:find("json.parse"), err)
   end)
 
+  test("big tables encode (more elements than mlua can hold references to)", function()
+    local list, map = {}, {}
+    for i = 1, 100000 do
+      list[i] = { id = i }
+      map["k" .. i] = i
+    end
+    local s = JSON.stringify({ list = list, map = map })
+    local back = JSON.parse(s)
+    assert(#back.list == 100000 and back.list[100000].id == 100000)
+    assert(back.map.k77777 == 77777)
+    local pretty = JSON.stringify({ map = map }, { beautify = true })
+    assert(pretty:find('"k1": 1,'), "sorted and indented")
+  end)
+
   test("deeply nested input does not crash the parser", function()
     local v, err = JSON.parse(string.rep("[", 100000))
     assert(v == nil and err)
