@@ -1,0 +1,562 @@
+#!/usr/bin/env python3
+"""Stardust's benchmark suite: Stardust beside node, LuaJIT + luv and the limit server.
+
+Run it through bench/run (which builds and installs what it needs). Every case runs
+each peer back to back, several times; figures are min/median/max over the runs, and
+ratios are taken run by run (Stardust's run i against node's run i) before their
+median. Results go to bench/results/<date>.md and .png, and to latest.md/.png.
+
+All traffic goes to 127.0.0.1. Every server is started by this script and killed on
+exit, error or Ctrl-C.
+"""
+
+import argparse
+import atexit
+import datetime
+import os
+import re
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+PEERS = BENCH / "peers"
+STARDUST = ROOT / "target" / "release" / "stardust"
+LIMIT = BENCH / "limit" / "target" / "release" / "limit"
+RESULTS = BENCH / "results"
+
+# Historical context from the luvit talk (256 MB VM, ab -n 20000 -c 20).
+SEED_HISTORY = {"luvit": (4100, 3.09), "node": (4900, 51.99)}
+
+TARGETS = [
+    ("hello-node-style", "req/s vs node", ">= 2.2x"),
+    ("hello-node-style", "CPU/request vs limit", "<= 1.2x"),
+    ("hello-http-server", "req/s vs node", ">= 2.4x"),
+    ("seed", "peak RSS", "<= 3.0 MB"),
+    ("startup", "wall time", "<= 5 ms"),
+    ("idle-conns", "RSS per connection", "<= 3 KB"),
+    ("timers", "1M timers", "<= 0.5 s"),
+    ("tls", "req/s vs node", ">= 2x"),
+]
+
+# ---------------------------------------------------------------------------------
+# Parsing the load generators' output (tested in bench/test_bench.py)
+
+
+def _ms(value, unit):
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+
+def parse_wrk(text):
+    """wrk --latency output -> {'rps', 'p99_ms', 'requests', 'errors'}."""
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", text)
+    reqs = re.search(r"(\d+) requests in", text)
+    p99 = re.search(r"^\s*99%\s+([\d.]+)(us|ms|s|m)\s*$", text, re.M)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    if not rps or not reqs:
+        raise ValueError("not wrk output:\n" + text)
+    n_err = sum(int(x) for x in errors.groups()) if errors else 0
+    n_err += int(non2xx.group(1)) if non2xx else 0
+    return {
+        "rps": float(rps.group(1)),
+        "requests": int(reqs.group(1)),
+        "p99_ms": _ms(*p99.groups()) if p99 else None,
+        "errors": n_err,
+    }
+
+
+def parse_ab(text):
+    """ab output -> {'rps', 'complete', 'failed', 'keepalive'}."""
+    def field(name, cast=int):
+        m = re.search(r"^" + re.escape(name) + r":?\s+([\d.]+)", text, re.M)
+        return cast(m.group(1)) if m else None
+
+    rps = field("Requests per second", float)
+    if rps is None:
+        raise ValueError("not ab output:\n" + text)
+    return {
+        "rps": rps,
+        "complete": field("Complete requests"),
+        "failed": field("Failed requests"),
+        "keepalive": field("Keep-Alive requests"),
+    }
+
+
+def parse_kv(text):
+    """'a=1 b=2.5' lines -> {'a': 1.0, 'b': 2.5}."""
+    return {k: float(v) for k, v in re.findall(r"(\w+)=([\d.]+)", text)}
+
+
+def spread(values):
+    values = [v for v in values if v is not None]
+    if not values:
+        return None
+    return (min(values), statistics.median(values), max(values))
+
+
+# ---------------------------------------------------------------------------------
+# Processes
+
+RUNNING = []
+
+
+def _cleanup(*_):
+    for p in list(RUNNING):
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    RUNNING.clear()
+
+
+atexit.register(_cleanup)
+for _sig in (signal.SIGINT, signal.SIGTERM):
+    signal.signal(_sig, lambda s, f: (_cleanup(), sys.exit(130)))
+
+
+def status_kb(pid, field):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except FileNotFoundError:
+        return None
+    return None
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+
+
+def raise_nofile():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = min(hard, 65536) if hard != resource.RLIM_INFINITY else 65536
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, want), hard))
+
+
+class Server:
+    """A server process, started in its own process group and always killed."""
+
+    def __init__(self, cmd, port):
+        self.cmd, self.port = cmd, port
+
+    def __enter__(self):
+        self.proc = subprocess.Popen(self.cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     preexec_fn=lambda: (os.setsid(), raise_nofile()), cwd=ROOT)
+        RUNNING.append(self.proc)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.cmd} exited early")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        else:
+            raise RuntimeError(f"{self.cmd} did not listen on {self.port}")
+        time.sleep(0.2)
+        self.idle_rss = status_kb(self.proc.pid, "VmRSS")
+        return self
+
+    def __exit__(self, *exc):
+        _cleanup_one(self.proc)
+
+
+def _cleanup_one(proc):
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.wait()
+    if proc in RUNNING:
+        RUNNING.remove(proc)
+
+
+def run(cmd, timeout=600, **kw):
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT, **kw)
+
+
+# ---------------------------------------------------------------------------------
+# Peers
+
+def server_peers(kind):
+    """(name, command, port) for the hello cases."""
+    stardust = {
+        "node-style": [str(STARDUST), "examples/http-server.lua"],
+        "http-server": [str(STARDUST), str(PEERS / "stardust-lilush-hello.lua"), "8085"],
+    }[kind]
+    port = 8080 if kind == "node-style" else 8085
+    return [
+        ("stardust", stardust, port),
+        ("node", ["node", str(PEERS / "node-hello.js"), "8081"], 8081),
+        ("luajit+luv", ["luajit", str(PEERS / "luv-hello.lua"), "8084"], 8084),
+        ("limit", [str(LIMIT), "8082"], 8082),
+    ]
+
+
+def load_server(cmd, port, load):
+    """Starts the server, runs the load command (with {url}), returns the figures."""
+    with Server(cmd, port) as s:
+        cpu0 = cpu_seconds(s.proc.pid)
+        out = run([a.replace("{url}", f"http://127.0.0.1:{port}/") for a in load])
+        cpu1 = cpu_seconds(s.proc.pid)
+        text = out.stdout + out.stderr
+        figures = parse_ab(text) if load[0] == "ab" else parse_wrk(text)
+        n = figures.get("requests") or figures.get("complete") or 1
+        figures["cpu_us"] = (cpu1 - cpu0) * 1e6 / max(n, 1)
+        figures["idle_rss_kb"] = s.idle_rss
+        figures["peak_rss_kb"] = status_kb(s.proc.pid, "VmHWM")
+        return figures
+
+
+def server_case(peers, load, runs, progress):
+    """Runs every peer `runs` times, interleaved. Returns {peer: [figures per run]}."""
+    results = {name: [] for name, _, _ in peers}
+    for i in range(runs):
+        for name, cmd, port in peers:
+            progress(f"run {i + 1}/{runs}: {name}")
+            try:
+                results[name].append(load_server(cmd, port, load))
+            except Exception as e:  # a missing peer is reported, not fatal
+                results[name].append({"error": str(e).splitlines()[0][:120]})
+    return results
+
+
+# ---------------------------------------------------------------------------------
+# Cases
+
+
+def case_hello(kind, quick, progress):
+    secs = "3s" if quick else "10s"
+    runs = 3
+    tables = {}
+    conns = [20] if quick else [20, 100]
+    for c in conns:
+        load = ["wrk", "-t1", f"-c{c}", f"-d{secs}", "--latency", "{url}"]
+        tables[f"wrk -t1 -c{c} -d{secs}"] = server_case(server_peers(kind), load, runs, progress)
+    return tables
+
+
+def case_seed(quick, progress):
+    peers = [p for p in server_peers("node-style") if p[0] in ("stardust", "node")]
+    n = "5000" if quick else "20000"
+    tables = {}
+    for keep in (False, True):
+        load = ["ab", "-q", "-n", n, "-c", "20"] + (["-k"] if keep else []) + ["{url}"]
+        tables[f"ab -n {n} -c 20{' -k' if keep else ''}"] = server_case(peers, load, 3, progress)
+    return tables
+
+
+def case_gzip(quick, progress):
+    secs = "3s" if quick else "10s"
+    peers = [
+        ("stardust", [str(STARDUST), str(PEERS / "stardust-gzip.lua"), "8086"], 8086),
+        ("node", ["node", str(PEERS / "node-gzip.js"), "8087"], 8087),
+    ]
+    load = ["wrk", "-t1", "-c20", f"-d{secs}", "--latency", "-H", "Accept-Encoding: gzip", "{url}"]
+    return {f"64 KiB JSON, gzip, wrk -t1 -c20 -d{secs}": server_case(peers, load, 3, progress)}
+
+
+def case_startup(quick, progress):
+    n = 20 if quick else 100
+    cmds = [
+        ("stardust", [str(STARDUST), "-e", ""]),
+        ("node", ["node", "-e", ""]),
+        ("luajit", ["luajit", "-e", ""]),
+    ]
+    rows = {}
+    for name, cmd in cmds:
+        progress(f"{name} x{n}")
+        walls, peaks = [], []
+        for _ in range(n):
+            # Wall time of the bare command (process spawn included, no wrapper), then
+            # its peak RSS from GNU time in a separate run.
+            t0 = time.perf_counter()
+            subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+            walls.append((time.perf_counter() - t0) * 1000)
+            out = run(["/usr/bin/time", "-f", "%M"] + cmd)
+            peaks.append(int(out.stderr.strip().splitlines()[-1]))
+        rows[name] = [{"wall_ms": w, "peak_rss_kb": p} for w, p in zip(walls, peaks)]
+    return {f"{n} runs each": rows}
+
+
+def case_idle_conns(quick, progress):
+    n = 2000 if quick else 10000
+    rows = {}
+    for name, cmd, port in server_peers("node-style")[:2]:
+        progress(f"{name}: {n} idle keep-alive connections")
+        raise_nofile()
+        with Server(cmd, port) as s:
+            before = status_kb(s.proc.pid, "VmRSS")
+            socks = []
+            try:
+                for _ in range(n):
+                    c = socket.create_connection(("127.0.0.1", port))
+                    c.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                    socks.append(c)
+                for c in socks:
+                    c.settimeout(10)
+                    c.recv(4096)
+                time.sleep(0.5)
+                after = status_kb(s.proc.pid, "VmRSS")
+            finally:
+                for c in socks:
+                    c.close()
+        rows[name] = [{"conns": n, "rss_before_kb": before, "rss_after_kb": after,
+                       "per_conn_bytes": (after - before) * 1024 / n}]
+    return {f"{n} connections": rows}
+
+
+def case_timers(quick, progress):
+    n = "200000" if quick else "1000000"
+    rows = {}
+    for name, cmd in [("stardust", [str(STARDUST), str(BENCH / "lua" / "timers.lua"), n]),
+                      ("node", ["node", str(PEERS / "node-timers.js"), n])]:
+        rows[name] = []
+        for i in range(3):
+            progress(f"{name} run {i + 1}/3")
+            out = run(["/usr/bin/time", "-f", "%M"] + cmd)
+            kv = parse_kv(out.stdout)
+            kv["peak_rss_kb"] = int(out.stderr.strip().splitlines()[-1])
+            rows[name].append(kv)
+    return {f"{n} timers, random delays up to 1 s": rows}
+
+
+def case_json(quick, progress):
+    r = "10" if quick else "100"
+    rows = {}
+    for name, cmd in [("stardust", [str(STARDUST), str(PEERS / "json-bench.lua"), r]),
+                      ("node", ["node", str(PEERS / "node-json.js"), r]),
+                      ("luajit+cjson", ["luajit", str(PEERS / "json-bench.lua"), r])]:
+        rows[name] = []
+        for i in range(3):
+            progress(f"{name} run {i + 1}/3")
+            out = run(cmd)
+            rows[name].append(parse_kv(out.stdout) or {"error": (out.stderr or "no output").splitlines()[-1][:120]})
+    return {f"encode + decode a ~650 KB document x{r}": rows}
+
+
+def case_tls(quick, progress):
+    return {"https hello": {"stardust": [{"error": "TLS is not implemented yet (see the http.server issue)"}]}}
+
+
+CASES = {
+    "hello-node-style": lambda q, p: case_hello("node-style", q, p),
+    "seed": case_seed,
+    "hello-http-server": lambda q, p: case_hello("http-server", q, p),
+    "tls": case_tls,
+    "gzip": case_gzip,
+    "startup": case_startup,
+    "idle-conns": case_idle_conns,
+    "timers": case_timers,
+    "json": case_json,
+}
+
+# ---------------------------------------------------------------------------------
+# Report
+
+
+def fmt(s, unit="", digits=0):
+    if s is None:
+        return "-"
+    lo, med, hi = s
+    f = f"{{:.{digits}f}}"
+    return f"{f.format(med)}{unit} ({f.format(lo)}–{f.format(hi)})"
+
+
+def ratio(rows, a, b, key):
+    """Median of run-by-run ratios a/b for `key`."""
+    xs = [ra.get(key) / rb.get(key) for ra, rb in zip(rows.get(a, []), rows.get(b, []))
+          if ra.get(key) and rb.get(key)]
+    return spread(xs)
+
+
+COLUMNS = [
+    ("rps", "req/s", "", 0),
+    ("p99_ms", "p99", " ms", 2),
+    ("cpu_us", "CPU/req", " µs", 1),
+    ("idle_rss_kb", "idle RSS", " KB", 0),
+    ("peak_rss_kb", "peak RSS", " KB", 0),
+    ("wall_ms", "wall", " ms", 2),
+    ("total_ms", "total", " ms", 1),
+    ("schedule_ms", "schedule", " ms", 1),
+    ("per_conn_bytes", "RSS/conn", " B", 0),
+]
+
+
+def table_md(title, rows):
+    cols = [c for c in COLUMNS if any(r.get(c[0]) is not None for runs in rows.values() for r in runs)]
+    if not cols:
+        out = [f"**{title}**", "", "| peer | status |", "|---|---|"]
+        out += [f"| {peer} | {runs[0].get('error', '-')} |" for peer, runs in rows.items()]
+        return "\n".join(out)
+    out = [f"**{title}**", "", "| peer | " + " | ".join(c[1] for c in cols) + " |",
+           "|---|" + "---|" * len(cols)]
+    for peer, runs in rows.items():
+        errs = [r["error"] for r in runs if "error" in r]
+        if errs and len(errs) == len(runs):
+            out.append(f"| {peer} | " + errs[0] + " |" + " |" * (len(cols) - 1))
+            continue
+        cells = [fmt(spread([r.get(k) for r in runs]), unit, d) for k, _, unit, d in cols]
+        out.append(f"| {peer} | " + " | ".join(cells) + " |")
+    ratios = []
+    for key, label in (("rps", "req/s"), ("cpu_us", "CPU/req"), ("peak_rss_kb", "peak RSS"),
+                       ("total_ms", "time"), ("wall_ms", "wall time")):
+        for other in ("node", "limit", "luajit+luv", "luajit+cjson", "luajit"):
+            r = ratio(rows, "stardust", other, key)
+            if r:
+                ratios.append(f"{label} stardust/{other} = {r[1]:.2f}x ({r[0]:.2f}–{r[2]:.2f})")
+    if ratios:
+        out += ["", "Ratios, run by run: " + "; ".join(ratios) + "."]
+    return "\n".join(out)
+
+
+def plot(results, path):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    groups = []
+    for case, tables in results.items():
+        for title, rows in tables.items():
+            if any("rps" in r for runs in rows.values() for r in runs):
+                groups.append((f"{case}\n{title}", rows))
+    if not groups:
+        return False
+    fig, axes = plt.subplots(2, 1, figsize=(max(8, 2.6 * len(groups)), 9))
+    peers = sorted({p for _, rows in groups for p in rows})
+    width = 0.8 / max(len(peers), 1)
+    for ax, key, label in ((axes[0], "rps", "requests per second (median)"),
+                           (axes[1], "peak_rss_kb", "peak RSS, KB (median)")):
+        for j, peer in enumerate(peers):
+            xs, ys = [], []
+            for i, (_, rows) in enumerate(groups):
+                s = spread([r.get(key) for r in rows.get(peer, [])])
+                if s:
+                    xs.append(i + j * width)
+                    ys.append(s[1])
+            ax.bar(xs, ys, width, label=peer)
+        ax.set_xticks([i + width * (len(peers) - 1) / 2 for i in range(len(groups))])
+        ax.set_xticklabels([g[0] for g in groups], fontsize=8)
+        ax.set_ylabel(label)
+        ax.legend(fontsize=8)
+        if key == "peak_rss_kb":
+            ax.set_yscale("log")
+    fig.suptitle("Stardust vs node, LuaJIT+luv and the limit server (127.0.0.1, one machine)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    return True
+
+
+def targets_md(results):
+    lines = ["| case | figure | target | measured | met? |", "|---|---|---|---|---|"]
+
+    def first(case):
+        tables = results.get(case)
+        return next(iter(tables.values())) if tables else None
+
+    for case, figure, target in TARGETS:
+        rows = first(case)
+        measured, met = "not run", "-"
+        if rows:
+            try:
+                if case in ("hello-node-style", "hello-http-server") and "vs node" in figure:
+                    r = ratio(rows, "stardust", "node", "rps")
+                    measured, met = f"{r[1]:.2f}x", r[1] >= float(target.split()[1][:-1])
+                elif "vs limit" in figure:
+                    r = ratio(rows, "stardust", "limit", "cpu_us")
+                    measured, met = f"{r[1]:.2f}x", r[1] <= 1.2
+                elif case == "seed":
+                    tables = results[case]
+                    peak = max(spread([x.get("peak_rss_kb") for x in t["stardust"]])[1] for t in tables.values())
+                    measured, met = f"{peak / 1024:.2f} MB", peak / 1024 <= 3.0
+                elif case == "startup":
+                    w = spread([x["wall_ms"] for x in rows["stardust"]])[1]
+                    measured, met = f"{w:.2f} ms", w <= 5
+                elif case == "idle-conns":
+                    b = rows["stardust"][0]["per_conn_bytes"]
+                    measured, met = f"{b / 1024:.2f} KB", b <= 3 * 1024
+                elif case == "timers":
+                    t = spread([x["total_ms"] for x in rows["stardust"]])[1]
+                    n = next(iter(results[case]))
+                    measured = f"{t / 1000:.2f} s ({n.split()[0]} timers)"
+                    met = t <= 500 if n.startswith("1000000") else "n/a (quick)"
+                elif case == "tls":
+                    measured, met = "not implemented yet", False
+            except Exception as e:  # a peer that failed leaves the figure empty
+                measured = f"n/a ({e.__class__.__name__})"
+        mark = {True: "yes", False: "**no**"}.get(met, met)
+        lines.append(f"| {case} | {figure} | {target} | {measured} | {mark} |")
+    return "\n".join(lines)
+
+
+def machine():
+    cpu = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    node = run(["node", "--version"]).stdout.strip()
+    return f"{os.cpu_count()} cores ({cpu}), node {node}, {run([str(STARDUST), '-v']).stdout.splitlines()[0]}"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="shorter runs (about 2 minutes)")
+    ap.add_argument("--only", action="append", choices=list(CASES), help="run only this case (repeatable)")
+    args = ap.parse_args()
+
+    chosen = args.only or list(CASES)
+    started = time.time()
+    results = {}
+    for i, name in enumerate(chosen, 1):
+        def progress(msg, name=name, i=i):
+            print(f"[{time.time() - started:6.1f}s] {i}/{len(chosen)} {name}: {msg}", flush=True)
+        progress("starting")
+        results[name] = CASES[name](args.quick, progress)
+
+    stamp = datetime.datetime.now().strftime("%Y-%m-%d-%H%M")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    md = [f"# Stardust benchmark, {stamp}{' (quick)' if args.quick else ''}", "",
+          f"Machine: {machine()}.", "",
+          "The load generator shares the machine's cores with the server, so server CPU "
+          "time per request (from /proc/<pid>/stat, utime+stime over the run, divided by "
+          "the completed requests) is the fairest comparison. Figures are median (min–max) "
+          "over the runs; ratios are computed run by run.", "",
+          "## Targets", "", targets_md(results), ""]
+    for name, tables in results.items():
+        md += [f"## {name}", ""]
+        if name == "seed":
+            md += ["Historical, from the luvit talk (256 MB VM): " + ", ".join(
+                f"{k} {v[0]} req/s at {v[1]} MB" for k, v in SEED_HISTORY.items()) + ".", ""]
+        for title, rows in tables.items():
+            md += [table_md(title, rows), ""]
+    md_path = RESULTS / f"{stamp}.md"
+    md_path.write_text("\n".join(md))
+    png_path = RESULTS / f"{stamp}.png"
+    has_plot = plot(results, png_path)
+    shutil.copy(md_path, RESULTS / "latest.md")
+    if has_plot:
+        shutil.copy(png_path, RESULTS / "latest.png")
+    print(f"wrote {md_path}" + (f" and {png_path}" if has_plot else " (no plot: matplotlib missing)"))
+    print("\n".join(md[:16]))
+
+
+if __name__ == "__main__":
+    main()

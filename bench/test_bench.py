@@ -1,0 +1,53 @@
+#!/usr/bin/env python3
+"""Checks that bench.py reads wrk and ab output correctly, from recorded samples.
+
+Run by `cargo test` (tests/bench_parsers.rs); the bench itself is not."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench  # noqa: E402
+
+SAMPLES = Path(__file__).resolve().parent / "samples"
+
+
+def check(cond, what):
+    if not cond:
+        raise AssertionError(what)
+
+
+def main():
+    wrk = bench.parse_wrk((SAMPLES / "wrk-latency.txt").read_text())
+    check(abs(wrk["rps"] - 43344.45) < 0.01, f"wrk rps {wrk}")
+    check(wrk["requests"] == 435421, f"wrk requests {wrk}")
+    check(abs(wrk["p99_ms"] - 1.49) < 1e-9, f"wrk p99 {wrk}")
+    check(wrk["errors"] == 0, f"wrk errors {wrk}")
+
+    wrk_us = bench.parse_wrk((SAMPLES / "wrk-errors.txt").read_text())
+    check(abs(wrk_us["p99_ms"] - 0.851) < 1e-9, f"wrk p99 in us {wrk_us}")
+    check(wrk_us["errors"] == 3 + 17, f"wrk socket errors + non-2xx {wrk_us}")
+
+    ab = bench.parse_ab((SAMPLES / "ab-keepalive.txt").read_text())
+    check(abs(ab["rps"] - 37568.70) < 0.01, f"ab rps {ab}")
+    check(ab["complete"] == 20000 and ab["failed"] == 0 and ab["keepalive"] == 20000, f"ab {ab}")
+
+    kv = bench.parse_kv("timers=1000000 schedule_ms=3560.6 total_ms=5949.6\n")
+    check(kv == {"timers": 1e6, "schedule_ms": 3560.6, "total_ms": 5949.6}, f"kv {kv}")
+
+    for bad in ("", "garbage"):
+        for parser in (bench.parse_wrk, bench.parse_ab):
+            try:
+                parser(bad)
+            except ValueError:
+                continue
+            raise AssertionError(f"{parser.__name__} accepted {bad!r}")
+
+    check(bench.spread([3, 1, 2]) == (1, 2, 3), "spread")
+    rows = {"stardust": [{"rps": 20}, {"rps": 30}], "node": [{"rps": 10}, {"rps": 10}]}
+    check(bench.ratio(rows, "stardust", "node", "rps") == (2.0, 2.5, 3.0), "run-by-run ratio")
+    print("bench parsers: 6 passed, 0 failed")
+
+
+if __name__ == "__main__":
+    main()
