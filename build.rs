@@ -5,7 +5,10 @@ use std::fs;
 use std::path::Path;
 
 fn walk(dir: &Path, prefix: &str, out: &mut Vec<(String, String)>) {
-    let mut entries: Vec<_> = fs::read_dir(dir).expect("lua_lib/ is readable").flatten().collect();
+    let mut entries: Vec<_> = fs::read_dir(dir)
+        .expect("lua_lib/ is readable")
+        .flatten()
+        .collect();
     entries.sort_by_key(|e| e.file_name());
     for e in entries {
         let path = e.path();
@@ -13,7 +16,10 @@ fn walk(dir: &Path, prefix: &str, out: &mut Vec<(String, String)>) {
         if path.is_dir() {
             walk(&path, &format!("{prefix}{name}/"), out);
         } else if let Some(stem) = name.strip_suffix(".lua") {
-            out.push((format!("{prefix}{stem}"), path.canonicalize().unwrap().display().to_string()));
+            out.push((
+                format!("{prefix}{stem}"),
+                path.canonicalize().unwrap().display().to_string(),
+            ));
         }
     }
 }

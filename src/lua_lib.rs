@@ -7,5 +7,8 @@ include!(concat!(env!("OUT_DIR"), "/lua_lib.rs"));
 
 /// The source of an embedded module, by path without `.lua` (`http/server`).
 pub fn source(path: &str) -> Option<&'static str> {
-    FILES.iter().find(|(name, _)| *name == path).map(|(_, src)| *src)
+    FILES
+        .iter()
+        .find(|(name, _)| *name == path)
+        .map(|(_, src)| *src)
 }

@@ -32,7 +32,10 @@ fn parse(args: Vec<String>) -> Options {
         match a.as_str() {
             "-e" => opts.eval = Some(it.next().unwrap_or_else(|| usage_error("-e needs code"))),
             "-i" => opts.interactive = true,
-            "-l" => opts.libs.push(it.next().unwrap_or_else(|| usage_error("-l needs a library name"))),
+            "-l" => opts.libs.push(
+                it.next()
+                    .unwrap_or_else(|| usage_error("-l needs a library name")),
+            ),
             "-v" | "--version" => {
                 println!(
                     "stardust {}\nLuaJIT {}\nmio {}",
@@ -66,7 +69,11 @@ fn parse(args: Vec<String>) -> Options {
 fn luajit_version() -> String {
     // SAFETY: a fresh state used only to read jit.version.
     let lua = unsafe { mlua::Lua::unsafe_new() };
-    lua.load("return jit.version").eval::<String>().unwrap_or_default().trim_start_matches("LuaJIT ").to_string()
+    lua.load("return jit.version")
+        .eval::<String>()
+        .unwrap_or_default()
+        .trim_start_matches("LuaJIT ")
+        .to_string()
 }
 
 fn main() {

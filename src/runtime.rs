@@ -23,11 +23,16 @@ pub struct Options {
 /// Runs the program the options describe and returns the process exit code.
 pub fn run(opts: Options) -> Result<i32> {
     let lua = new_state();
-    let state = Rc::new(RefCell::new(LoopState::new().map_err(mlua::Error::external)?));
+    let state = Rc::new(RefCell::new(
+        LoopState::new().map_err(mlua::Error::external)?,
+    ));
 
     let native = bindings::native_table(&lua, &state)?;
     let argv = lua.create_table()?;
-    argv.raw_set(0, std::env::args().next().unwrap_or_else(|| "stardust".into()))?;
+    argv.raw_set(
+        0,
+        std::env::args().next().unwrap_or_else(|| "stardust".into()),
+    )?;
     let mut i = 1;
     if let Some(s) = &opts.script {
         argv.raw_set(i, s.as_str())?;
@@ -43,7 +48,10 @@ pub fn run(opts: Options) -> Result<i32> {
         .load(lua_lib::source("init").expect("lua_lib/init.lua is embedded"))
         .set_name("@lua_lib/init.lua")
         .call(native)?;
-    let hooks = Hooks { trampoline: init.get("trampoline")?, uncaught: init.get("uncaught")? };
+    let hooks = Hooks {
+        trampoline: init.get("trampoline")?,
+        uncaught: init.get("uncaught")?,
+    };
     let main: mlua::Function = init.get("main")?;
     let finish: mlua::Function = init.get("finish")?;
 
@@ -51,13 +59,19 @@ pub fn run(opts: Options) -> Result<i32> {
     job.set("script", opts.script.as_deref())?;
     job.set("eval", opts.eval.as_deref())?;
     job.set("libs", opts.libs.clone())?;
-    job.set("repl", opts.interactive || (opts.script.is_none() && opts.eval.is_none()))?;
+    job.set(
+        "repl",
+        opts.interactive || (opts.script.is_none() && opts.eval.is_none()),
+    )?;
 
     // Timers the main script starts measure from now, not from before the bootstrap.
     state.borrow_mut().update_time();
     let ev = EventLoop::new(lua, state, hooks);
     // The main script is just the first callback: it runs in a coroutine like any other.
-    ev.run_task(Task::Call(main, MultiValue::from_vec(vec![Value::Table(job)])))?;
+    ev.run_task(Task::Call(
+        main,
+        MultiValue::from_vec(vec![Value::Table(job)]),
+    ))?;
     ev.run()?;
     // `finish` emits process 'exit' and exits with process.exitCode.
     ev.run_task(Task::Call(finish, MultiValue::new()))?;
@@ -76,7 +90,10 @@ pub fn new_state() -> Lua {
     // `exit` without closing it).
     unsafe {
         let state = mlua::ffi::luaL_newstate();
-        assert!(!state.is_null(), "LuaJIT could not create a state (out of memory?)");
+        assert!(
+            !state.is_null(),
+            "LuaJIT could not create a state (out of memory?)"
+        );
         mlua::ffi::luaL_openlibs(state);
         Lua::get_or_init_from_ptr(state).clone()
     }

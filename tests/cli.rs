@@ -18,13 +18,22 @@ fn stardust_with_input(args: &[&str], input: Option<&str>) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_stardust"))
         .args(args)
         .current_dir(root())
-        .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("stardust starts");
     if let Some(text) = input {
-        child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
     }
     let start = Instant::now();
     loop {
@@ -39,7 +48,10 @@ fn stardust_with_input(args: &[&str], input: Option<&str>) -> Output {
     }
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!stderr.contains("panicked"), "a Rust panic is a bug: {stderr}");
+    assert!(
+        !stderr.contains("panicked"),
+        "a Rust panic is a bug: {stderr}"
+    );
     out
 }
 
@@ -69,7 +81,10 @@ fn eval_prints_results_with_dump() {
 fn version_and_help() {
     let o = stardust(&["-v"]);
     let s = stdout(&o);
-    assert!(s.contains("stardust 0.") && s.contains("LuaJIT 2.1") && s.contains("mio 1."), "{s}");
+    assert!(
+        s.contains("stardust 0.") && s.contains("LuaJIT 2.1") && s.contains("mio 1."),
+        "{s}"
+    );
     let o = stardust(&["--help"]);
     assert!(stdout(&o).contains("Usage: stardust"));
     assert_eq!(o.status.code(), Some(0));
@@ -108,8 +123,14 @@ fn ground_control_prints_false_then_fails_with_a_traceback() {
     assert_eq!(o.status.code(), Some(255));
     let e = stderr(&o);
     assert!(e.starts_with("Uncaught exception:\n"), "{e}");
-    assert!(e.contains("ground-control.lua:11: attempt to index local 'self' (a nil value)"), "{e}");
-    assert!(e.contains("stack traceback:") && e.contains("ground-control.lua:17:"), "{e}");
+    assert!(
+        e.contains("ground-control.lua:11: attempt to index local 'self' (a nil value)"),
+        "{e}"
+    );
+    assert!(
+        e.contains("stack traceback:") && e.contains("ground-control.lua:17:"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -147,7 +168,12 @@ fn seed_examples_run_verbatim() {
     let o = stardust(&["examples/timers.lua"]);
     assert_eq!(o.status.code(), Some(0));
     let s = stdout(&o);
-    for needle in ["immediate", "interval tick 3", "timeout says hello to Ziggy", "slept 100 ms"] {
+    for needle in [
+        "immediate",
+        "interval tick 3",
+        "timeout says hello to Ziggy",
+        "slept 100 ms",
+    ] {
         assert!(s.contains(needle), "{s}");
     }
 }
@@ -160,7 +186,10 @@ fn lib_flag_requires_first() {
 
 #[test]
 fn piped_repl_evaluates_lines_without_banner_or_prompt() {
-    let o = stardust_with_input(&[], Some("print(1+1)\n1 + 2\nfor i = 1, 2 do\nprint('i', i)\nend\nlocal x = \n"));
+    let o = stardust_with_input(
+        &[],
+        Some("print(1+1)\n1 + 2\nfor i = 1, 2 do\nprint('i', i)\nend\nlocal x = \n"),
+    );
     assert_eq!(o.status.code(), Some(0));
     let s = stdout(&o);
     assert_eq!(s, "2\n3\ni\t1\ni\t2\n", "{s}");
@@ -169,7 +198,10 @@ fn piped_repl_evaluates_lines_without_banner_or_prompt() {
 
 #[test]
 fn piped_repl_keeps_the_loop_running() {
-    let o = stardust_with_input(&[], Some("setTimeout(20, function() print('fired') end)\nprint('typed')\n"));
+    let o = stardust_with_input(
+        &[],
+        Some("setTimeout(20, function() print('fired') end)\nprint('typed')\n"),
+    );
     // The first line's value (the timer handle) is printed, then the timer fires
     // after the second line ran.
     let s = stdout(&o);
@@ -188,7 +220,10 @@ fn repl_errors_are_reported_and_the_repl_goes_on() {
 
 #[test]
 fn interactive_flag_opens_the_repl_after_the_script() {
-    let o = stardust_with_input(&["-i", "examples/object-system.lua"], Some("print('repl')\n"));
+    let o = stardust_with_input(
+        &["-i", "examples/object-system.lua"],
+        Some("print('repl')\n"),
+    );
     assert_eq!(stdout(&o), "12\nrepl\n");
 }
 
@@ -197,9 +232,15 @@ fn tap_failures_give_not_ok_and_exit_code_1() {
     let o = stardust(&["tests/fixtures/failing-tap.lua"]);
     assert_eq!(o.status.code(), Some(1));
     let s = stdout(&o);
-    assert!(s.starts_with("1..3\nok 1 - passes\nnot ok 2 - fails\n"), "{s}");
+    assert!(
+        s.starts_with("1..3\nok 1 - passes\nnot ok 2 - fails\n"),
+        "{s}"
+    );
     assert!(s.contains("deliberate failure"), "{s}");
-    assert!(s.contains("not ok 3 - expect not met") && s.contains("ran 0 times, expected 1"), "{s}");
+    assert!(
+        s.contains("not ok 3 - expect not met") && s.contains("ran 0 times, expected 1"),
+        "{s}"
+    );
     assert!(s.ends_with("1 passed, 2 failed\n"), "{s}");
 }
 
@@ -219,7 +260,10 @@ fn loop_trace_shows_phases() {
         .output()
         .unwrap();
     let e = stderr(&o);
-    assert!(e.contains("[loop] poll") && e.contains("[loop] timer") && e.contains("closed"), "{e}");
+    assert!(
+        e.contains("[loop] poll") && e.contains("[loop] timer") && e.contains("closed"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -275,5 +319,8 @@ fn an_unheard_bind_error_is_uncaught() {
     let o = stardust(&["-e", script]);
     assert_eq!(o.status.code(), Some(255));
     let e = stderr(&o);
-    assert!(e.contains("Uncaught exception:") && e.contains("EADDRINUSE"), "{e}");
+    assert!(
+        e.contains("Uncaught exception:") && e.contains("EADDRINUSE"),
+        "{e}"
+    );
 }

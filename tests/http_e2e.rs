@@ -45,7 +45,12 @@ fn start(script: &str) -> Server {
         .spawn()
         .expect("stardust starts");
     let line = first_line(&mut child);
-    let port = line.trim().strip_prefix("port=").expect("server prints its port").parse().unwrap();
+    let port = line
+        .trim()
+        .strip_prefix("port=")
+        .expect("server prints its port")
+        .parse()
+        .unwrap();
     Server { child, port }
 }
 
@@ -60,9 +65,20 @@ fn raw(port: u16, request: &[u8]) -> String {
 }
 
 fn curl(args: &[&str]) -> (String, String) {
-    let out = Command::new("curl").args(["-s", "-S", "--max-time", "10"]).args(args).output().expect("curl runs");
-    assert!(out.status.success(), "curl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    let out = Command::new("curl")
+        .args(["-s", "-S", "--max-time", "10"])
+        .args(args)
+        .output()
+        .expect("curl runs");
+    assert!(
+        out.status.success(),
+        "curl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -72,16 +88,34 @@ fn curl_get_post_and_keep_alive() {
     let (body, _) = curl(&[&format!("{url}/hello")]);
     assert_eq!(body, "Hello world\n");
 
-    let (body, _) = curl(&["-X", "POST", "--data-binary", "abc=123", &format!("{url}/form")]);
-    assert!(body.contains("\"method\":\"POST\"") && body.contains("\"bodyLength\":7"), "{body}");
+    let (body, _) = curl(&[
+        "-X",
+        "POST",
+        "--data-binary",
+        "abc=123",
+        &format!("{url}/form"),
+    ]);
+    assert!(
+        body.contains("\"method\":\"POST\"") && body.contains("\"bodyLength\":7"),
+        "{body}"
+    );
 
     // Chunked upload.
-    let (body, _) = curl(&["-H", "Transfer-Encoding: chunked", "--data-binary", "0123456789", &format!("{url}/up")]);
+    let (body, _) = curl(&[
+        "-H",
+        "Transfer-Encoding: chunked",
+        "--data-binary",
+        "0123456789",
+        &format!("{url}/up"),
+    ]);
     assert!(body.contains("\"bodyLength\":10"), "{body}");
 
     // Two URLs on one command line share one connection.
     let (_, err) = curl(&["-v", &format!("{url}/hello"), &format!("{url}/hello")]);
-    assert!(err.contains("Re-using existing connection") || err.contains("Reusing existing connection"), "{err}");
+    assert!(
+        err.contains("Re-using existing connection") || err.contains("Reusing existing connection"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -94,20 +128,31 @@ fn exact_bytes_pipelining_and_errors() {
     assert_eq!(reply.matches("HTTP/1.1 200 OK\r\n").count(), 2, "{reply}");
     assert!(reply.contains("Date: "), "{reply}");
 
-    let reply = raw(s.port, b"GET /hello HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello");
-    assert!(reply.starts_with("HTTP/1.1 400 Bad Request\r\n") && reply.contains("Connection: close\r\n"), "{reply}");
+    let reply = raw(
+        s.port,
+        b"GET /hello HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello",
+    );
+    assert!(
+        reply.starts_with("HTTP/1.1 400 Bad Request\r\n")
+            && reply.contains("Connection: close\r\n"),
+        "{reply}"
+    );
 
     let reply = raw(s.port, b"GET /boom HTTP/1.1\r\nHost: a\r\n\r\n");
     assert!(reply.starts_with("HTTP/1.1 500 "), "{reply}");
     // ... and the server still serves.
     let reply = raw(s.port, b"GET /hello HTTP/1.0\r\n\r\n");
-    assert!(reply.starts_with("HTTP/1.1 200 OK\r\n") && reply.ends_with("Hello world\n"), "{reply}");
+    assert!(
+        reply.starts_with("HTTP/1.1 200 OK\r\n") && reply.ends_with("Hello world\n"),
+        "{reply}"
+    );
 }
 
 #[test]
 fn one_byte_at_a_time() {
     let s = start("tests/fixtures/http-echo-server.lua");
-    let request = b"POST /slow HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nConnection: close\r\n\r\nxyz";
+    let request =
+        b"POST /slow HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nConnection: close\r\n\r\nxyz";
     let mut c = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
     c.set_nodelay(true).unwrap();
     for b in request {
@@ -117,7 +162,10 @@ fn one_byte_at_a_time() {
     c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let mut out = String::new();
     let _ = c.read_to_string(&mut out);
-    assert!(out.contains("\"bodyLength\":3") && out.contains("\"url\":\"/slow\""), "{out}");
+    assert!(
+        out.contains("\"bodyLength\":3") && out.contains("\"url\":\"/slow\""),
+        "{out}"
+    );
 }
 
 #[test]
@@ -141,13 +189,20 @@ fn garbage_never_kills_the_server() {
         if let Ok(mut c) = TcpStream::connect(("127.0.0.1", s.port)) {
             let _ = c.write_all(&bytes);
             let _ = c.shutdown(std::net::Shutdown::Write);
-            c.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+            c.set_read_timeout(Some(Duration::from_millis(500)))
+                .unwrap();
             let mut sink = Vec::new();
             let _ = c.read_to_end(&mut sink);
         }
     }
-    let reply = raw(s.port, b"GET /hello HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
-    assert!(reply.starts_with("HTTP/1.1 200 OK"), "the server died or hung: {reply:?}");
+    let reply = raw(
+        s.port,
+        b"GET /hello HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    );
+    assert!(
+        reply.starts_with("HTTP/1.1 200 OK"),
+        "the server died or hung: {reply:?}"
+    );
 }
 
 #[test]
@@ -160,12 +215,24 @@ fn seed_http_examples_on_port_8080() {
         .unwrap();
     let line = first_line(&mut server);
     assert_eq!(line, "Server listening at http://localhost:8080/\n");
-    let reply = raw(8080, b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-    let client = Command::new(env!("CARGO_BIN_EXE_stardust")).arg(root.join("examples/http-client.lua")).output().unwrap();
+    let reply = raw(
+        8080,
+        b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    );
+    let client = Command::new(env!("CARGO_BIN_EXE_stardust"))
+        .arg(root.join("examples/http-client.lua"))
+        .output()
+        .unwrap();
     let _ = server.kill();
     let _ = server.wait();
-    assert!(reply.starts_with("HTTP/1.1 200 OK\r\n") && reply.ends_with("\r\n\r\nHello world\n"), "{reply}");
-    assert_eq!(String::from_utf8_lossy(&client.stdout), "'ondata'\t{ chunk = 'Hello world\\n' }\n");
+    assert!(
+        reply.starts_with("HTTP/1.1 200 OK\r\n") && reply.ends_with("\r\n\r\nHello world\n"),
+        "{reply}"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&client.stdout),
+        "'ondata'\t{ chunk = 'Hello world\\n' }\n"
+    );
     assert_eq!(client.status.code(), Some(0));
 }
 
@@ -179,13 +246,21 @@ fn start_with_env(script: &str, env: &[(&str, &str)]) -> Server {
         .spawn()
         .expect("stardust starts");
     let line = first_line(&mut child);
-    let port = line.trim().strip_prefix("port=").expect("server prints its port").parse().unwrap();
+    let port = line
+        .trim()
+        .strip_prefix("port=")
+        .expect("server prints its port")
+        .parse()
+        .unwrap();
     Server { child, port }
 }
 
 fn python_gunzip(data: &[u8]) -> Vec<u8> {
     let mut py = Command::new("python3")
-        .args(["-c", "import gzip,sys; sys.stdout.buffer.write(gzip.decompress(sys.stdin.buffer.read()))"])
+        .args([
+            "-c",
+            "import gzip,sys; sys.stdout.buffer.write(gzip.decompress(sys.stdin.buffer.read()))",
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -200,22 +275,56 @@ fn python_gunzip(data: &[u8]) -> Vec<u8> {
 fn http_server_compression_decodes_with_curl_and_python() {
     let s = start("tests/fixtures/lilush-server.lua");
     let url = format!("http://127.0.0.1:{}", s.port);
-    let plain = Command::new("curl").args(["-s", "--max-time", "10", &format!("{url}/json")]).output().unwrap().stdout;
-    let decoded = Command::new("curl").args(["-s", "--max-time", "10", "--compressed", &format!("{url}/json")]).output().unwrap().stdout;
-    assert!(plain.len() > 10_000 && plain == decoded, "curl --compressed must give the same bytes");
-
-    // The raw gzip body, decoded by Python, byte for byte.
-    let raw_gz = Command::new("curl")
-        .args(["-s", "--max-time", "10", "-H", "Accept-Encoding: gzip", &format!("{url}/json")])
+    let plain = Command::new("curl")
+        .args(["-s", "--max-time", "10", &format!("{url}/json")])
         .output()
         .unwrap()
         .stdout;
-    assert!(raw_gz.len() < plain.len() / 5, "the body was not compressed");
+    let decoded = Command::new("curl")
+        .args([
+            "-s",
+            "--max-time",
+            "10",
+            "--compressed",
+            &format!("{url}/json"),
+        ])
+        .output()
+        .unwrap()
+        .stdout;
+    assert!(
+        plain.len() > 10_000 && plain == decoded,
+        "curl --compressed must give the same bytes"
+    );
+
+    // The raw gzip body, decoded by Python, byte for byte.
+    let raw_gz = Command::new("curl")
+        .args([
+            "-s",
+            "--max-time",
+            "10",
+            "-H",
+            "Accept-Encoding: gzip",
+            &format!("{url}/json"),
+        ])
+        .output()
+        .unwrap()
+        .stdout;
+    assert!(
+        raw_gz.len() < plain.len() / 5,
+        "the body was not compressed"
+    );
     assert_eq!(python_gunzip(&raw_gz), plain);
 
     // A streamed (chunked) body, compressed as a stream.
     let streamed = Command::new("curl")
-        .args(["-s", "--max-time", "10", "-H", "Accept-Encoding: gzip", &format!("{url}/stream")])
+        .args([
+            "-s",
+            "--max-time",
+            "10",
+            "-H",
+            "Accept-Encoding: gzip",
+            &format!("{url}/stream"),
+        ])
         .output()
         .unwrap()
         .stdout;
@@ -228,9 +337,21 @@ fn http_server_requests_per_connection_with_ab() {
     if Command::new("ab").arg("-V").output().is_err() {
         panic!("ab (apache2-utils) is needed: .ci/run installs it");
     }
-    let s = start_with_env("tests/fixtures/lilush-server.lua", &[("STARDUST_TEST_RPC", "50")]);
+    let s = start_with_env(
+        "tests/fixtures/lilush-server.lua",
+        &[("STARDUST_TEST_RPC", "50")],
+    );
     let out = Command::new("ab")
-        .args(["-k", "-n", "1000", "-c", "4", "-s", "10", &format!("http://127.0.0.1:{}/", s.port)])
+        .args([
+            "-k",
+            "-n",
+            "1000",
+            "-c",
+            "4",
+            "-s",
+            "10",
+            &format!("http://127.0.0.1:{}/", s.port),
+        ])
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
@@ -245,19 +366,29 @@ fn http_server_requests_per_connection_with_ab() {
     assert_eq!(field("Failed requests:"), 0, "{text}");
     let keep_alive = field("Keep-Alive requests:");
     // Every 50th response closes the connection.
-    assert!((950..1000).contains(&keep_alive), "keep-alive responses: {keep_alive}\n{text}");
+    assert!(
+        (950..1000).contains(&keep_alive),
+        "keep-alive responses: {keep_alive}\n{text}"
+    );
 }
 
 #[test]
 fn http_server_connection_limit_65th_gets_503() {
     let s = start("tests/fixtures/lilush-server.lua");
-    let mut conns: Vec<TcpStream> = (0..64).map(|_| TcpStream::connect(("127.0.0.1", s.port)).unwrap()).collect();
+    let mut conns: Vec<TcpStream> = (0..64)
+        .map(|_| TcpStream::connect(("127.0.0.1", s.port)).unwrap())
+        .collect();
     std::thread::sleep(Duration::from_millis(200));
     let mut extra = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
-    extra.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    extra
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
     let mut reply = String::new();
     let _ = extra.read_to_string(&mut reply);
-    assert!(reply.starts_with("HTTP/1.1 503 "), "the 65th connection: {reply:?}");
+    assert!(
+        reply.starts_with("HTTP/1.1 503 "),
+        "the 65th connection: {reply:?}"
+    );
     // None of the 64 held connections got anything.
     for c in &mut conns {
         c.set_nonblocking(true).unwrap();
@@ -269,8 +400,12 @@ fn http_server_connection_limit_65th_gets_503() {
         c.set_nonblocking(false).unwrap();
     }
     // The 64 held connections still work.
-    conns[0].set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    conns[0].write_all(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").unwrap();
+    conns[0]
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    conns[0]
+        .write_all(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        .unwrap();
     let mut out = String::new();
     let _ = conns[0].read_to_string(&mut out);
     assert!(out.starts_with("HTTP/1.1 200 OK"), "{out}");

@@ -62,12 +62,19 @@ fn run_file(path: &Path) -> Outcome {
         .find(|l| l.ends_with(" failed") && l.contains(" passed, "))
         .unwrap_or("(no summary line)")
         .to_string();
-    let ok = matches!(status, Some(s) if s.success()) && summary.ends_with(", 0 failed") && !summary.starts_with("0 passed");
+    let ok = matches!(status, Some(s) if s.success())
+        && summary.ends_with(", 0 failed")
+        && !summary.starts_with("0 passed");
     let status_text = match status {
         Some(s) => format!("{s}"),
         None => format!("killed after {PER_FILE_TIMEOUT:?}"),
     };
-    Outcome { file, ok, summary, output: format!("status: {status_text}\n--- stdout\n{stdout}--- stderr\n{stderr}") }
+    Outcome {
+        file,
+        ok,
+        summary,
+        output: format!("status: {status_text}\n--- stdout\n{stdout}--- stderr\n{stderr}"),
+    }
 }
 
 #[test]
@@ -77,15 +84,28 @@ fn lua_test_files_pass() {
     // Two at a time: the machine has two cores, and some files time things.
     let mut outcomes = Vec::new();
     for pair in files.chunks(2) {
-        let handles: Vec<_> = pair.iter().cloned().map(|f| std::thread::spawn(move || run_file(&f))).collect();
+        let handles: Vec<_> = pair
+            .iter()
+            .cloned()
+            .map(|f| std::thread::spawn(move || run_file(&f)))
+            .collect();
         outcomes.extend(handles.into_iter().map(|h| h.join().unwrap()));
     }
     let mut failures = Vec::new();
     for o in &outcomes {
-        println!("{:<32} {}", o.file, if o.ok { &o.summary } else { "FAILED" });
+        println!(
+            "{:<32} {}",
+            o.file,
+            if o.ok { &o.summary } else { "FAILED" }
+        );
         if !o.ok {
             failures.push(format!("==== {} ({})\n{}", o.file, o.summary, o.output));
         }
     }
-    assert!(failures.is_empty(), "{} Lua test file(s) failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} Lua test file(s) failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

@@ -82,6 +82,9 @@ mod tests {
     #[test]
     fn describes_os_errors_like_libuv() {
         let e = std::io::Error::from_raw_os_error(libc::ECONNREFUSED);
-        assert_eq!(describe(&e), ("ECONNREFUSED", "connection refused".to_string()));
+        assert_eq!(
+            describe(&e),
+            ("ECONNREFUSED", "connection refused".to_string())
+        );
     }
 }

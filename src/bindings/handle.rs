@@ -15,8 +15,17 @@ pub struct LuvHandle {
 }
 
 impl LuvHandle {
-    pub fn new(lua: &Lua, state: &SharedState, id: HandleId, kind: &'static str) -> Result<AnyUserData> {
-        lua.create_userdata(LuvHandle { id, kind, state: state.clone() })
+    pub fn create(
+        lua: &Lua,
+        state: &SharedState,
+        id: HandleId,
+        kind: &'static str,
+    ) -> Result<AnyUserData> {
+        lua.create_userdata(LuvHandle {
+            id,
+            kind,
+            state: state.clone(),
+        })
     }
 
     /// Raises the "closed handle" misuse error, naming the method.
@@ -34,7 +43,9 @@ impl UserData for LuvHandle {
             this.state.borrow_mut().close(this.id, cb);
             Ok(())
         });
-        methods.add_method("is_active", |_, this, ()| Ok(this.state.borrow().handles.is_active(this.id)));
+        methods.add_method("is_active", |_, this, ()| {
+            Ok(this.state.borrow().handles.is_active(this.id))
+        });
         methods.add_method("is_closing", |_, this, ()| {
             let st = this.state.borrow();
             Ok(st.handles.get(this.id).is_none())
@@ -47,10 +58,15 @@ impl UserData for LuvHandle {
             this.state.borrow_mut().handles.set_ref(this.id, false);
             Ok(())
         });
-        methods.add_method("has_ref", |_, this, ()| Ok(this.state.borrow().handles.has_ref(this.id)));
+        methods.add_method("has_ref", |_, this, ()| {
+            Ok(this.state.borrow().handles.has_ref(this.id))
+        });
         methods.add_method("get_type", |_, this, ()| Ok(this.kind));
         methods.add_meta_method(MetaMethod::ToString, |_, this, ()| {
-            Ok(format!("uv_{}_t: {}:{}", this.kind, this.id.key, this.id.gen))
+            Ok(format!(
+                "uv_{}_t: {}:{}",
+                this.kind, this.id.key, this.id.gen
+            ))
         });
         methods.add_meta_method(MetaMethod::Eq, |_, this, other: Value| {
             Ok(match other {

@@ -18,7 +18,10 @@ use crate::http::decoder::{Decoder, Event, Head, Mode};
 
 pub struct HttpDecoder(pub Decoder);
 
-pub fn new_decoder(_: &Lua, (mode, max_head, max_body): (String, Option<f64>, Option<f64>)) -> Result<HttpDecoder> {
+pub fn new_decoder(
+    _: &Lua,
+    (mode, max_head, max_body): (String, Option<f64>, Option<f64>),
+) -> Result<HttpDecoder> {
     let mode = match mode.as_str() {
         "request" => Mode::Request,
         "response" => Mode::Response,
@@ -33,7 +36,11 @@ pub fn new_decoder(_: &Lua, (mode, max_head, max_body): (String, Option<f64>, Op
         d.max_head = n.max(64.0) as usize;
     }
     if let Some(n) = max_body {
-        d.max_body = if n >= u64::MAX as f64 { u64::MAX } else { n.max(0.0) as u64 };
+        d.max_body = if n >= u64::MAX as f64 {
+            u64::MAX
+        } else {
+            n.max(0.0) as u64
+        };
     }
     Ok(HttpDecoder(d))
 }
@@ -63,7 +70,11 @@ unsafe fn push_head(state: *mut ffi::lua_State, h: &Head) {
         ffi::lua_setfield(state, -2, c"statusCode".as_ptr());
         set_str(state, c"statusMessage", h.reason.as_bytes());
     }
-    set_str(state, c"httpVersion", if h.version_minor == 0 { b"1.0" } else { b"1.1" });
+    set_str(
+        state,
+        c"httpVersion",
+        if h.version_minor == 0 { b"1.0" } else { b"1.1" },
+    );
     set_bool(state, c"keepAlive", h.keep_alive);
     if h.upgrade {
         set_bool(state, c"upgrade", true);

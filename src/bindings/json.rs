@@ -12,7 +12,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use mlua::{Lua, LightUserData, Result, Table, Value};
+use mlua::{LightUserData, Lua, Result, Table, Value};
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 /// Blanks comments outside strings, keeping newlines so line numbers stay right.
@@ -90,7 +90,10 @@ impl<'de> Visitor<'de> for LuaSeed<'_> {
         Ok(Value::Number(v))
     }
     fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<Value, E> {
-        self.lua.create_string(v).map(Value::String).map_err(lua_err)
+        self.lua
+            .create_string(v)
+            .map(Value::String)
+            .map_err(lua_err)
     }
     fn visit_unit<E>(self) -> std::result::Result<Value, E> {
         Ok(Value::LightUserData(LightUserData(std::ptr::null_mut())))
@@ -98,7 +101,10 @@ impl<'de> Visitor<'de> for LuaSeed<'_> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Value, A::Error> {
         let t = self.lua.create_table().map_err(lua_err)?;
         let mut i = 1;
-        while let Some(v) = seq.next_element_seed(LuaSeed { lua: self.lua, object_mt: self.object_mt })? {
+        while let Some(v) = seq.next_element_seed(LuaSeed {
+            lua: self.lua,
+            object_mt: self.object_mt,
+        })? {
             t.raw_set(i, v).map_err(lua_err)?;
             i += 1;
         }
@@ -108,12 +114,16 @@ impl<'de> Visitor<'de> for LuaSeed<'_> {
         let t = self.lua.create_table().map_err(lua_err)?;
         let mut empty = true;
         while let Some(k) = map.next_key::<Cow<'de, str>>()? {
-            let v = map.next_value_seed(LuaSeed { lua: self.lua, object_mt: self.object_mt })?;
+            let v = map.next_value_seed(LuaSeed {
+                lua: self.lua,
+                object_mt: self.object_mt,
+            })?;
             t.raw_set(k.as_ref(), v).map_err(lua_err)?;
             empty = false;
         }
         if empty {
-            t.set_metatable(Some(self.object_mt.clone())).map_err(lua_err)?;
+            t.set_metatable(Some(self.object_mt.clone()))
+                .map_err(lua_err)?;
         }
         Ok(Value::Table(t))
     }
@@ -123,7 +133,9 @@ impl<'de> Visitor<'de> for LuaSeed<'_> {
 pub fn parse(lua: &Lua, text: &str, object_mt: &Table) -> Result<(Value, Option<String>)> {
     let text = strip_comments(text);
     let mut de = serde_json::Deserializer::from_str(&text);
-    let res = LuaSeed { lua, object_mt }.deserialize(&mut de).and_then(|v| de.end().map(|()| v));
+    let res = LuaSeed { lua, object_mt }
+        .deserialize(&mut de)
+        .and_then(|v| de.end().map(|()| v));
     match res {
         Ok(v) => Ok((v, None)),
         Err(e) => Ok((Value::Nil, Some(e.to_string()))),
@@ -138,9 +150,18 @@ pub struct Style<'a> {
 const MAX_DEPTH: usize = 1000;
 
 /// `json.stringify(value, opts)`.
-pub fn stringify(value: &Value, style: &Style, object_mt: &Table, array_mt: &Table) -> Result<Vec<u8>> {
+pub fn stringify(
+    value: &Value,
+    style: &Style,
+    object_mt: &Table,
+    array_mt: &Table,
+) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(128);
-    let w = Writer { style, object_mt, array_mt };
+    let w = Writer {
+        style,
+        object_mt,
+        array_mt,
+    };
     w.value(&mut out, value, 0)?;
     Ok(out)
 }
@@ -162,12 +183,17 @@ impl Writer<'_> {
             Value::String(s) => string(out, &s.as_bytes()),
             Value::Table(t) => {
                 if depth >= MAX_DEPTH {
-                    return Err(mlua::Error::runtime("json.stringify: nesting too deep (is there a cycle?)"));
+                    return Err(mlua::Error::runtime(
+                        "json.stringify: nesting too deep (is there a cycle?)",
+                    ));
                 }
                 self.table(out, t, depth)?
             }
             other => {
-                return Err(mlua::Error::runtime(format!("json.stringify: cannot encode a {}", other.type_name())))
+                return Err(mlua::Error::runtime(format!(
+                    "json.stringify: cannot encode a {}",
+                    other.type_name()
+                )))
             }
         }
         Ok(())
@@ -194,7 +220,9 @@ impl Writer<'_> {
             pair?;
             count += 1;
         }
-        let is_array = !marked_object && (count == len) && (len > 0 || mt.is_none() || mt.as_ref() == Some(self.array_mt));
+        let is_array = !marked_object
+            && (count == len)
+            && (len > 0 || mt.is_none() || mt.as_ref() == Some(self.array_mt));
         if is_array {
             out.push(b'[');
             for i in 1..=len {
@@ -345,7 +373,13 @@ mod tests {
 
     #[test]
     fn numbers_print_like_javascript() {
-        for (n, s) in [(1.0, "1"), (-0.5, "-0.5"), (1e300, "1e300"), (f64::NAN, "null"), (123456789.0, "123456789")] {
+        for (n, s) in [
+            (1.0, "1"),
+            (-0.5, "-0.5"),
+            (1e300, "1e300"),
+            (f64::NAN, "null"),
+            (123456789.0, "123456789"),
+        ] {
             let mut out = Vec::new();
             number(&mut out, n);
             assert_eq!(String::from_utf8(out).unwrap(), s);

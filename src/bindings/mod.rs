@@ -25,140 +25,241 @@ pub fn native_table(lua: &Lua, state: &SharedState) -> Result<Table> {
     let n = lua.create_table()?;
     n.set("WAIT", Value::LightUserData(wait_marker()))?;
     n.set("DONE", Value::LightUserData(done_marker()))?;
-    n.set("null", Value::LightUserData(LightUserData(std::ptr::null_mut())))?;
+    n.set(
+        "null",
+        Value::LightUserData(LightUserData(std::ptr::null_mut())),
+    )?;
 
     let st = state.clone();
-    n.set("new_timer", lua.create_function(move |lua, ()| timer::new_timer(lua, &st))?)?;
+    n.set(
+        "new_timer",
+        lua.create_function(move |lua, ()| timer::new_timer(lua, &st))?,
+    )?;
     let st = state.clone();
-    n.set("new_tcp", lua.create_function(move |lua, _family: Option<String>| tcp::new_tcp(lua, &st))?)?;
+    n.set(
+        "new_tcp",
+        lua.create_function(move |lua, _family: Option<String>| tcp::new_tcp(lua, &st))?,
+    )?;
     let st = state.clone();
-    n.set("new_tty", lua.create_function(move |lua, (fd, _readable): (i32, Option<bool>)| tty::new_tty(lua, &st, fd))?)?;
-    n.set("guess_handle", lua.create_function(|_, fd: i32| Ok(tty::guess_handle(fd)))?)?;
+    n.set(
+        "new_tty",
+        lua.create_function(move |lua, (fd, _readable): (i32, Option<bool>)| {
+            tty::new_tty(lua, &st, fd)
+        })?,
+    )?;
+    n.set(
+        "guess_handle",
+        lua.create_function(|_, fd: i32| Ok(tty::guess_handle(fd)))?,
+    )?;
 
     let st = state.clone();
-    n.set("now", lua.create_function(move |_, ()| Ok(st.borrow().now()))?)?;
+    n.set(
+        "now",
+        lua.create_function(move |_, ()| Ok(st.borrow().now()))?,
+    )?;
     let st = state.clone();
-    n.set("update_time", lua.create_function(move |_, ()| {
-        st.borrow_mut().update_time();
-        Ok(())
-    })?)?;
+    n.set(
+        "update_time",
+        lua.create_function(move |_, ()| {
+            st.borrow_mut().update_time();
+            Ok(())
+        })?,
+    )?;
     let start = std::time::Instant::now();
-    n.set("hrtime", lua.create_function(move |_, ()| Ok(start.elapsed().as_nanos() as f64))?)?;
+    n.set(
+        "hrtime",
+        lua.create_function(move |_, ()| Ok(start.elapsed().as_nanos() as f64))?,
+    )?;
     let st = state.clone();
-    n.set("stop", lua.create_function(move |_, ()| {
-        st.borrow_mut().stop();
-        Ok(())
-    })?)?;
+    n.set(
+        "stop",
+        lua.create_function(move |_, ()| {
+            st.borrow_mut().stop();
+            Ok(())
+        })?,
+    )?;
     let st = state.clone();
-    n.set("handles", lua.create_function(move |lua, ()| {
-        let list: Vec<_> = {
-            let s = st.borrow();
-            s.handles.ids().into_iter().filter_map(|id| s.handles.get_any(id).map(|h| (id, h.kind.name()))).collect()
-        };
-        let t = lua.create_table()?;
-        for (i, (id, kind)) in list.into_iter().enumerate() {
-            t.raw_set(i + 1, LuvHandle::new(lua, &st, id, kind)?)?;
-        }
-        Ok(t)
-    })?)?;
+    n.set(
+        "handles",
+        lua.create_function(move |lua, ()| {
+            let list: Vec<_> = {
+                let s = st.borrow();
+                s.handles
+                    .ids()
+                    .into_iter()
+                    .filter_map(|id| s.handles.get_any(id).map(|h| (id, h.kind.name())))
+                    .collect()
+            };
+            let t = lua.create_table()?;
+            for (i, (id, kind)) in list.into_iter().enumerate() {
+                t.raw_set(i + 1, LuvHandle::create(lua, &st, id, kind)?)?;
+            }
+            Ok(t)
+        })?,
+    )?;
     let st = state.clone();
     // Both keep the callback and its one argument in the registry (see LuaRef): a
     // script may queue a million of them.
-    n.set("set_immediate", lua.create_function(move |lua, (f, arg): (Function, Value)| {
-        let arg = if arg.is_nil() { None } else { Some(lua.create_registry_value(arg)?) };
-        st.borrow_mut().immediates.push_back(Task::CallRef(lua.create_registry_value(f)?, arg));
-        Ok(())
-    })?)?;
+    n.set(
+        "set_immediate",
+        lua.create_function(move |lua, (f, arg): (Function, Value)| {
+            let arg = if arg.is_nil() {
+                None
+            } else {
+                Some(lua.create_registry_value(arg)?)
+            };
+            st.borrow_mut()
+                .immediates
+                .push_back(Task::CallRef(lua.create_registry_value(f)?, arg));
+            Ok(())
+        })?,
+    )?;
     let st = state.clone();
-    n.set("next_tick", lua.create_function(move |lua, (f, arg): (Function, Value)| {
-        let arg = if arg.is_nil() { None } else { Some(lua.create_registry_value(arg)?) };
-        st.borrow_mut().ticks.push_back(Task::CallRef(lua.create_registry_value(f)?, arg));
-        Ok(())
-    })?)?;
+    n.set(
+        "next_tick",
+        lua.create_function(move |lua, (f, arg): (Function, Value)| {
+            let arg = if arg.is_nil() {
+                None
+            } else {
+                Some(lua.create_registry_value(arg)?)
+            };
+            st.borrow_mut()
+                .ticks
+                .push_back(Task::CallRef(lua.create_registry_value(f)?, arg));
+            Ok(())
+        })?,
+    )?;
 
     // Resumes a suspended coroutine once the running task is done (from the loop, so
     // it does not nest inside the caller's coroutine).
     let st = state.clone();
-    n.set("wake", lua.create_function(move |_, (thread, arg): (mlua::Thread, Value)| {
-        st.borrow_mut().ticks.push_back(Task::Resume(thread, mlua::MultiValue::from_vec(vec![arg])));
-        Ok(())
-    })?)?;
+    n.set(
+        "wake",
+        lua.create_function(move |_, (thread, arg): (mlua::Thread, Value)| {
+            st.borrow_mut()
+                .ticks
+                .push_back(Task::Resume(thread, mlua::MultiValue::from_vec(vec![arg])));
+            Ok(())
+        })?,
+    )?;
     let st = state.clone();
-    n.set("wait_idle", lua.create_function(move |lua, ()| {
-        st.borrow_mut().idle.push_back(lua.current_thread());
-        Ok(Value::LightUserData(wait_marker()))
-    })?)?;
+    n.set(
+        "wait_idle",
+        lua.create_function(move |lua, ()| {
+            st.borrow_mut().idle.push_back(lua.current_thread());
+            Ok(Value::LightUserData(wait_marker()))
+        })?,
+    )?;
     let st = state.clone();
-    n.set("cancel_idle", lua.create_function(move |lua, ()| {
-        let me = lua.current_thread();
-        st.borrow_mut().idle.retain(|t| t != &me);
-        Ok(())
-    })?)?;
+    n.set(
+        "cancel_idle",
+        lua.create_function(move |lua, ()| {
+            let me = lua.current_thread();
+            st.borrow_mut().idle.retain(|t| t != &me);
+            Ok(())
+        })?,
+    )?;
     let st = state.clone();
-    n.set("active_refs", lua.create_function(move |_, ()| Ok(st.borrow().handles.active_refs()))?)?;
+    n.set(
+        "active_refs",
+        lua.create_function(move |_, ()| Ok(st.borrow().handles.active_refs()))?,
+    )?;
 
     // Name resolution for hosts that are not IP literals. getaddrinfo blocks; the
     // common cases (localhost, /etc/hosts) answer at once.
-    n.set("resolve", lua.create_function(|lua, host: String| {
-        use std::net::ToSocketAddrs;
-        match (host.as_str(), 0).to_socket_addrs() {
-            Ok(mut addrs) => match addrs.next() {
-                Some(a) => a.ip().to_string().into_lua_multi(lua),
-                None => errors::error_values(lua, "ENOTFOUND", &format!("no address for {host}")),
-            },
-            Err(_) => errors::error_values(lua, "ENOTFOUND", &format!("cannot resolve {host}")),
-        }
-    })?)?;
+    n.set(
+        "resolve",
+        lua.create_function(|lua, host: String| {
+            use std::net::ToSocketAddrs;
+            match (host.as_str(), 0).to_socket_addrs() {
+                Ok(mut addrs) => match addrs.next() {
+                    Some(a) => a.ip().to_string().into_lua_multi(lua),
+                    None => {
+                        errors::error_values(lua, "ENOTFOUND", &format!("no address for {host}"))
+                    }
+                },
+                Err(_) => errors::error_values(lua, "ENOTFOUND", &format!("cannot resolve {host}")),
+            }
+        })?,
+    )?;
     // Logging through the `log` crate when RUST_LOG installed env_logger; otherwise
     // straight to stderr, so a server's access log shows without any set-up.
-    n.set("log", lua.create_function(|_, (level, target, msg): (String, String, mlua::LuaString)| {
-        let lvl = match level.as_str() {
-            "error" => log::Level::Error,
-            "warn" => log::Level::Warn,
-            "info" | "access" => log::Level::Info,
-            "debug" => log::Level::Debug,
-            _ => log::Level::Trace,
-        };
-        let msg = msg.to_string_lossy();
-        if crate::runtime::logger_installed() {
-            log::log!(target: target.as_str(), lvl, "{msg}");
-        } else {
-            eprintln!("[{level} {target}] {msg}");
-        }
-        Ok(())
-    })?)?;
+    n.set(
+        "log",
+        lua.create_function(
+            |_, (level, target, msg): (String, String, mlua::LuaString)| {
+                let lvl = match level.as_str() {
+                    "error" => log::Level::Error,
+                    "warn" => log::Level::Warn,
+                    "info" | "access" => log::Level::Info,
+                    "debug" => log::Level::Debug,
+                    _ => log::Level::Trace,
+                };
+                let msg = msg.to_string_lossy();
+                if crate::runtime::logger_installed() {
+                    log::log!(target: target.as_str(), lvl, "{msg}");
+                } else {
+                    eprintln!("[{level} {target}] {msg}");
+                }
+                Ok(())
+            },
+        )?,
+    )?;
     n.set("zlib_oneshot", lua.create_function(zlib::oneshot)?)?;
     n.set("zlib_stream", lua.create_function(zlib::stream)?)?;
     n.set("http_decoder", lua.create_function(http::new_decoder)?)?;
 
-    n.set("exit", lua.create_function(|_, code: Option<i32>| -> Result<()> { crate::runtime::exit(code.unwrap_or(0)) })?)?;
-    n.set("lua_lib", lua.create_function(|_, path: String| Ok(crate::lua_lib::source(&path)))?)?;
+    n.set(
+        "exit",
+        lua.create_function(|_, code: Option<i32>| -> Result<()> {
+            crate::runtime::exit(code.unwrap_or(0))
+        })?,
+    )?;
+    n.set(
+        "lua_lib",
+        lua.create_function(|_, path: String| Ok(crate::lua_lib::source(&path)))?,
+    )?;
     n.set("version", env!("CARGO_PKG_VERSION"))?;
     n.set("mio_version", env!("STARDUST_MIO_VERSION"))?;
     n.set("pid", std::process::id())?;
-    n.set("cwd", lua.create_function(|lua, ()| match std::env::current_dir() {
-        Ok(p) => p.display().to_string().into_lua_multi(lua),
-        Err(e) => errors::io_error_values(lua, &e),
-    })?)?;
-    n.set("env", lua.create_function(|lua, ()| {
-        let t = lua.create_table()?;
-        for (k, v) in std::env::vars_os() {
-            t.raw_set(lua.create_string(k.as_encoded_bytes())?, lua.create_string(v.as_encoded_bytes())?)?;
-        }
-        Ok(t)
-    })?)?;
-    n.set("setenv", lua.create_function(|_, (k, v): (String, Option<String>)| {
-        // SAFETY: the process is single-threaded; nothing reads the environment concurrently.
-        unsafe {
-            match v {
-                Some(v) => std::env::set_var(k, v),
-                None => std::env::remove_var(k),
+    n.set(
+        "cwd",
+        lua.create_function(|lua, ()| match std::env::current_dir() {
+            Ok(p) => p.display().to_string().into_lua_multi(lua),
+            Err(e) => errors::io_error_values(lua, &e),
+        })?,
+    )?;
+    n.set(
+        "env",
+        lua.create_function(|lua, ()| {
+            let t = lua.create_table()?;
+            for (k, v) in std::env::vars_os() {
+                t.raw_set(
+                    lua.create_string(k.as_encoded_bytes())?,
+                    lua.create_string(v.as_encoded_bytes())?,
+                )?;
             }
-        }
-        Ok(())
-    })?)?;
+            Ok(t)
+        })?,
+    )?;
+    n.set(
+        "setenv",
+        lua.create_function(|_, (k, v): (String, Option<String>)| {
+            // SAFETY: the process is single-threaded; nothing reads the environment concurrently.
+            unsafe {
+                match v {
+                    Some(v) => std::env::set_var(k, v),
+                    None => std::env::remove_var(k),
+                }
+            }
+            Ok(())
+        })?,
+    )?;
     n.set("rss", lua.create_function(|_, ()| Ok(rss_bytes()))?)?;
-    n.set("peak_rss", lua.create_function(|_, ()| Ok(status_kb("VmHWM:") * 1024))?)?;
+    n.set(
+        "peak_rss",
+        lua.create_function(|_, ()| Ok(status_kb("VmHWM:") * 1024))?,
+    )?;
 
     let object_mt = lua.create_table()?;
     object_mt.set("__jsontype", "object")?;
@@ -167,22 +268,36 @@ pub fn native_table(lua: &Lua, state: &SharedState) -> Result<Table> {
     n.set("json_object_mt", object_mt.clone())?;
     n.set("json_array_mt", array_mt.clone())?;
     let omt = object_mt.clone();
-    n.set("json_parse", lua.create_function(move |lua, text: mlua::LuaString| {
-        let text = text.to_str().map_err(|_| mlua::Error::runtime("json.parse: text is not valid UTF-8"))?;
-        json::parse(lua, &text, &omt)
-    })?)?;
-    n.set("json_stringify", lua.create_function(move |lua, (v, indent): (Value, Option<mlua::LuaString>)| {
-        let indent_bytes = indent.as_ref().map(|s| s.as_bytes().to_vec());
-        let style = json::Style { indent: indent_bytes.as_deref() };
-        lua.create_string(json::stringify(&v, &style, &object_mt, &array_mt)?)
-    })?)?;
+    n.set(
+        "json_parse",
+        lua.create_function(move |lua, text: mlua::LuaString| {
+            let text = text
+                .to_str()
+                .map_err(|_| mlua::Error::runtime("json.parse: text is not valid UTF-8"))?;
+            json::parse(lua, &text, &omt)
+        })?,
+    )?;
+    n.set(
+        "json_stringify",
+        lua.create_function(move |lua, (v, indent): (Value, Option<mlua::LuaString>)| {
+            let indent_bytes = indent.as_ref().map(|s| s.as_bytes().to_vec());
+            let style = json::Style {
+                indent: indent_bytes.as_deref(),
+            };
+            lua.create_string(json::stringify(&v, &style, &object_mt, &array_mt)?)
+        })?,
+    )?;
     Ok(n)
 }
 
 /// Resident set size from /proc/self/statm, in bytes.
 fn rss_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
     // SAFETY: sysconf has no preconditions.
     pages * unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64
 }

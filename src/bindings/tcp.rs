@@ -22,18 +22,25 @@ use crate::event_loop::scheduler::wait_marker;
 use crate::event_loop::{LoopState, SharedState, Task};
 
 pub fn new_tcp(lua: &Lua, state: &SharedState) -> Result<AnyUserData> {
-    let id = state.borrow_mut().handles.insert(Kind::Tcp(Box::new(Tcp::new())));
-    LuvHandle::new(lua, state, id, "tcp")
+    let id = state.borrow_mut().handles.insert(Kind::Tcp(Box::default()));
+    LuvHandle::create(lua, state, id, "tcp")
 }
 
 fn tcp<'a>(st: &'a mut LoopState, this: &LuvHandle, method: &str) -> Result<&'a mut Tcp> {
     tcp_by_id(st, this.id, this.kind, method)
 }
 
-fn tcp_by_id<'a>(st: &'a mut LoopState, id: HandleId, kind: &str, method: &str) -> Result<&'a mut Tcp> {
+fn tcp_by_id<'a>(
+    st: &'a mut LoopState,
+    id: HandleId,
+    kind: &str,
+    method: &str,
+) -> Result<&'a mut Tcp> {
     match st.handles.get_mut(id).map(|h| &mut h.kind) {
         Some(Kind::Tcp(t)) => Ok(t),
-        Some(_) => Err(mlua::Error::runtime(format!("{method}: expected a tcp handle, got {kind}"))),
+        Some(_) => Err(mlua::Error::runtime(format!(
+            "{method}: expected a tcp handle, got {kind}"
+        ))),
         None => Err(mlua::Error::runtime(format!("{method}: handle is closed"))),
     }
 }
@@ -52,7 +59,9 @@ pub fn parse_addr(method: &str, host: &str, port: u16) -> Result<SocketAddr> {
 
 fn port_arg(method: &str, port: f64) -> Result<u16> {
     if port.fract() != 0.0 || !(0.0..=65535.0).contains(&port) {
-        return Err(mlua::Error::runtime(format!("{method}: port must be an integer from 0 to 65535, got {port}")));
+        return Err(mlua::Error::runtime(format!(
+            "{method}: port must be an integer from 0 to 65535, got {port}"
+        )));
     }
     Ok(port as u16)
 }
@@ -72,7 +81,11 @@ fn addr_table(lua: &Lua, addr: io::Result<SocketAddr>) -> Result<MultiValue> {
 
 /// Registers a connected stream under the handle's token, for both directions.
 fn adopt_stream(st: &mut LoopState, id: HandleId, mut s: mio::net::TcpStream) -> io::Result<()> {
-    st.poll.registry().register(&mut s, mio::Token(id.key), mio::Interest::READABLE | mio::Interest::WRITABLE)?;
+    st.poll.registry().register(
+        &mut s,
+        mio::Token(id.key),
+        mio::Interest::READABLE | mio::Interest::WRITABLE,
+    )?;
     if let Some(Kind::Tcp(t)) = st.handles.get_mut(id).map(|h| &mut h.kind) {
         t.socket = Socket::Stream(s);
     }
@@ -91,13 +104,17 @@ pub fn add_methods<M: UserDataMethods<LuvHandle>>(methods: &mut M) {
         if !matches!(t.socket, Socket::New) {
             return error_values(lua, "EINVAL", "socket is already bound or connected");
         }
-        let sock = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::STREAM, None)
-            .and_then(|s| {
-                s.set_reuse_address(true)?;
-                s.set_nonblocking(true)?;
-                s.bind(&addr.into())?;
-                Ok(s)
-            });
+        let sock = socket2::Socket::new(
+            socket2::Domain::for_address(addr),
+            socket2::Type::STREAM,
+            None,
+        )
+        .and_then(|s| {
+            s.set_reuse_address(true)?;
+            s.set_nonblocking(true)?;
+            s.bind(&addr.into())?;
+            Ok(s)
+        });
         match sock {
             Ok(s) => {
                 t.socket = Socket::Bound(s);
@@ -107,61 +124,77 @@ pub fn add_methods<M: UserDataMethods<LuvHandle>>(methods: &mut M) {
         }
     });
 
-    methods.add_method("listen", |lua, this, (backlog, cb): (Option<i32>, Option<mlua::Function>)| {
-        let mut st = this.state.borrow_mut();
-        let t = tcp(&mut st, this, "listen")?;
-        let Socket::Bound(sock) = std::mem::replace(&mut t.socket, Socket::New) else {
-            return error_values(lua, "EINVAL", "listen needs a bound socket (call bind first)");
-        };
-        if let Err(e) = sock.listen(backlog.unwrap_or(511)) {
-            t.socket = Socket::Bound(sock);
-            return io_error_values(lua, &e);
-        }
-        let mut listener = mio::net::TcpListener::from_std(sock.into());
-        if let Err(e) = st.poll.registry().register(&mut listener, mio::Token(this.id.key), mio::Interest::READABLE)
-        {
-            return io_error_values(lua, &e);
-        }
-        let t = tcp(&mut st, this, "listen")?;
-        t.socket = Socket::Listener(listener);
-        t.listen_cb = cb.map(|f| lua.create_registry_value(f)).transpose()?;
-        st.refresh_tcp_active(this.id);
-        true.into_lua_multi(lua)
-    });
+    methods.add_method(
+        "listen",
+        |lua, this, (backlog, cb): (Option<i32>, Option<mlua::Function>)| {
+            let mut st = this.state.borrow_mut();
+            let t = tcp(&mut st, this, "listen")?;
+            let Socket::Bound(sock) = std::mem::replace(&mut t.socket, Socket::New) else {
+                return error_values(
+                    lua,
+                    "EINVAL",
+                    "listen needs a bound socket (call bind first)",
+                );
+            };
+            if let Err(e) = sock.listen(backlog.unwrap_or(511)) {
+                t.socket = Socket::Bound(sock);
+                return io_error_values(lua, &e);
+            }
+            let mut listener = mio::net::TcpListener::from_std(sock.into());
+            if let Err(e) = st.poll.registry().register(
+                &mut listener,
+                mio::Token(this.id.key),
+                mio::Interest::READABLE,
+            ) {
+                return io_error_values(lua, &e);
+            }
+            let t = tcp(&mut st, this, "listen")?;
+            t.socket = Socket::Listener(listener);
+            t.listen_cb = cb.map(|f| lua.create_registry_value(f)).transpose()?;
+            st.refresh_tcp_active(this.id);
+            true.into_lua_multi(lua)
+        },
+    );
 
     // luv's accept: move one pending connection into the `client` handle.
-    methods.add_method("accept", |lua, this, client: mlua::UserDataRef<LuvHandle>| {
-        let mut st = this.state.borrow_mut();
-        let stream = match next_connection(&mut st, this)? {
-            Ok(Some(s)) => s,
-            Ok(None) => return error_values(lua, "EAGAIN", "no pending connection"),
-            Err(e) => return io_error_values(lua, &e),
-        };
-        let c = tcp_by_id(&mut st, client.id, client.kind, "accept")?;
-        if !matches!(c.socket, Socket::New) {
-            return Err(mlua::Error::runtime("accept: the client handle is already in use"));
-        }
-        match adopt_stream(&mut st, client.id, stream) {
-            Ok(()) => true.into_lua_multi(lua),
-            Err(e) => io_error_values(lua, &e),
-        }
-    });
+    methods.add_method(
+        "accept",
+        |lua, this, client: mlua::UserDataRef<LuvHandle>| {
+            let mut st = this.state.borrow_mut();
+            let stream = match next_connection(&mut st, this)? {
+                Ok(Some(s)) => s,
+                Ok(None) => return error_values(lua, "EAGAIN", "no pending connection"),
+                Err(e) => return io_error_values(lua, &e),
+            };
+            let c = tcp_by_id(&mut st, client.id, client.kind, "accept")?;
+            if !matches!(c.socket, Socket::New) {
+                return Err(mlua::Error::runtime(
+                    "accept: the client handle is already in use",
+                ));
+            }
+            match adopt_stream(&mut st, client.id, stream) {
+                Ok(()) => true.into_lua_multi(lua),
+                Err(e) => io_error_values(lua, &e),
+            }
+        },
+    );
 
     // Coroutine style: a new connected handle, or WAIT with the caller registered.
     methods.add_method("try_accept", |lua, this, ()| {
         let mut st = this.state.borrow_mut();
         match next_connection(&mut st, this)? {
             Ok(Some(stream)) => {
-                let id = st.handles.insert(Kind::Tcp(Box::new(Tcp::new())));
+                let id = st.handles.insert(Kind::Tcp(Box::default()));
                 if let Err(e) = adopt_stream(&mut st, id, stream) {
                     st.close(id, None);
                     return io_error_values(lua, &e);
                 }
                 drop(st);
-                LuvHandle::new(lua, &this.state, id, "tcp")?.into_lua_multi(lua)
+                LuvHandle::create(lua, &this.state, id, "tcp")?.into_lua_multi(lua)
             }
             Ok(None) => {
-                tcp(&mut st, this, "try_accept")?.accept_waiter = Some(lua.create_registry_value(lua.current_thread())?);
+                tcp(&mut st, this, "try_accept")?.accept_waiter =
+                    Some(lua.create_registry_value(lua.current_thread())?);
                 st.refresh_tcp_active(this.id);
                 wait(lua)
             }
@@ -169,49 +202,64 @@ pub fn add_methods<M: UserDataMethods<LuvHandle>>(methods: &mut M) {
         }
     });
 
-    methods.add_method("connect", |lua, this, (host, port, cb): (String, f64, Value)| {
-        let addr = parse_addr("tcp_connect", &host, port_arg("tcp_connect", port)?)?;
-        let waker = waker_from(lua, cb, "tcp_connect")?;
-        let mut st = this.state.borrow_mut();
-        let t = tcp(&mut st, this, "tcp_connect")?;
-        let stream = match std::mem::replace(&mut t.socket, Socket::New) {
-            Socket::New => mio::net::TcpStream::connect(addr),
-            Socket::Bound(sock) => match sock.connect(&addr.into()) {
-                Ok(()) => Ok(mio::net::TcpStream::from_std(sock.into())),
-                Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {
-                    Ok(mio::net::TcpStream::from_std(sock.into()))
+    methods.add_method(
+        "connect",
+        |lua, this, (host, port, cb): (String, f64, Value)| {
+            let addr = parse_addr("tcp_connect", &host, port_arg("tcp_connect", port)?)?;
+            let waker = waker_from(lua, cb, "tcp_connect")?;
+            let mut st = this.state.borrow_mut();
+            let t = tcp(&mut st, this, "tcp_connect")?;
+            let stream = match std::mem::replace(&mut t.socket, Socket::New) {
+                Socket::New => mio::net::TcpStream::connect(addr),
+                Socket::Bound(sock) => match sock.connect(&addr.into()) {
+                    Ok(()) => Ok(mio::net::TcpStream::from_std(sock.into())),
+                    Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {
+                        Ok(mio::net::TcpStream::from_std(sock.into()))
+                    }
+                    Err(e) => Err(e),
+                },
+                other => {
+                    t.socket = other;
+                    return error_values(
+                        lua,
+                        "EISCONN",
+                        "socket is already connected or listening",
+                    );
                 }
-                Err(e) => Err(e),
-            },
-            other => {
-                t.socket = other;
-                return error_values(lua, "EISCONN", "socket is already connected or listening");
+            };
+            let stream = match stream {
+                Ok(s) => s,
+                Err(e) => return io_error_values(lua, &e),
+            };
+            if let Err(e) = adopt_stream(&mut st, this.id, stream) {
+                return io_error_values(lua, &e);
             }
-        };
-        let stream = match stream {
-            Ok(s) => s,
-            Err(e) => return io_error_values(lua, &e),
-        };
-        if let Err(e) = adopt_stream(&mut st, this.id, stream) {
-            return io_error_values(lua, &e);
-        }
-        let is_thread = matches!(waker, Some(Waker::Thread(_)));
-        // Without a callback we still wait for the outcome, so writes queue until then.
-        let waker = match waker {
-            Some(w) => w,
-            None => Waker::Callback(lua.create_registry_value(lua.create_function(|_, ()| Ok(()))?)?),
-        };
-        tcp(&mut st, this, "tcp_connect")?.connect_waker = Some(waker);
-        st.refresh_tcp_active(this.id);
-        if is_thread { wait(lua) } else { true.into_lua_multi(lua) }
-    });
+            let is_thread = matches!(waker, Some(Waker::Thread(_)));
+            // Without a callback we still wait for the outcome, so writes queue until then.
+            let waker = match waker {
+                Some(w) => w,
+                None => Waker::Callback(
+                    lua.create_registry_value(lua.create_function(|_, ()| Ok(()))?)?,
+                ),
+            };
+            tcp(&mut st, this, "tcp_connect")?.connect_waker = Some(waker);
+            st.refresh_tcp_active(this.id);
+            if is_thread {
+                wait(lua)
+            } else {
+                true.into_lua_multi(lua)
+            }
+        },
+    );
 
     methods.add_method("read_start", |lua, this, cb: mlua::Function| {
         let cb = lua.create_registry_value(cb)?;
         let mut st = this.state.borrow_mut();
         let t = tcp(&mut st, this, "read_start")?;
         if !matches!(t.socket, Socket::Stream(_)) {
-            return Err(mlua::Error::runtime("read_start: the handle is not a connected stream"));
+            return Err(mlua::Error::runtime(
+                "read_start: the handle is not a connected stream",
+            ));
         }
         t.read_cb = Some(cb);
         // The socket's edge may already have been consumed: look now, from the loop.
@@ -230,11 +278,17 @@ pub fn add_methods<M: UserDataMethods<LuvHandle>>(methods: &mut M) {
     // Coroutine style: data, nil at EOF, WAIT (caller registered), or nil, err, code.
     methods.add_method("try_read", |lua, this, ()| {
         let mut st = this.state.borrow_mut();
-        let LoopState { handles, read_buf, .. } = &mut *st;
+        let LoopState {
+            handles, read_buf, ..
+        } = &mut *st;
         let t = match handles.get_mut(this.id).map(|h| &mut h.kind) {
             Some(Kind::Tcp(t)) => t,
             Some(Kind::Fd(_)) => return super::tty::try_read(lua, &mut st, this),
-            Some(_) => return Err(mlua::Error::runtime("try_read: expected a tcp or tty handle")),
+            Some(_) => {
+                return Err(mlua::Error::runtime(
+                    "try_read: expected a tcp or tty handle",
+                ))
+            }
             None => return error_values(lua, "EBADF", "handle is closed"),
         };
         if t.eof {
@@ -271,61 +325,75 @@ pub fn add_methods<M: UserDataMethods<LuvHandle>>(methods: &mut M) {
 
     // Like try_read, but the bytes go straight into an HTTP decoder's buffer. Returns
     // true (bytes added), nil at EOF, WAIT, or nil, err, code.
-    methods.add_method("try_read_into", |lua, this, mut dec: mlua::UserDataRefMut<super::http::HttpDecoder>| {
-        let mut st = this.state.borrow_mut();
-        let LoopState { handles, read_buf, .. } = &mut *st;
-        let t = match handles.get_mut(this.id).map(|h| &mut h.kind) {
-            Some(Kind::Tcp(t)) => t,
-            Some(_) => return Err(mlua::Error::runtime("try_read_into: expected a tcp handle")),
-            None => return error_values(lua, "EBADF", "handle is closed"),
-        };
-        if t.eof {
-            return Value::Nil.into_lua_multi(lua);
-        }
-        let Socket::Stream(s) = &mut t.socket else {
-            return error_values(lua, "ENOTCONN", "socket is not connected");
-        };
-        if t.drained {
-            // Nothing new since a short read: skip the syscall that would say WouldBlock.
-            t.read_waiter = Some(lua.create_registry_value(lua.current_thread())?);
-            st.refresh_tcp_active(this.id);
-            return wait(lua);
-        }
-        loop {
-            return match s.read(read_buf) {
-                Ok(0) => {
-                    t.eof = true;
-                    Value::Nil.into_lua_multi(lua)
+    methods.add_method(
+        "try_read_into",
+        |lua, this, mut dec: mlua::UserDataRefMut<super::http::HttpDecoder>| {
+            let mut st = this.state.borrow_mut();
+            let LoopState {
+                handles, read_buf, ..
+            } = &mut *st;
+            let t = match handles.get_mut(this.id).map(|h| &mut h.kind) {
+                Some(Kind::Tcp(t)) => t,
+                Some(_) => {
+                    return Err(mlua::Error::runtime("try_read_into: expected a tcp handle"))
                 }
-                Ok(n) => {
-                    t.drained = n < read_buf.len() && !t.hup;
-                    dec.0.feed(&read_buf[..n]);
-                    true.into_lua_multi(lua)
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    t.read_waiter = Some(lua.create_registry_value(lua.current_thread())?);
-                    st.refresh_tcp_active(this.id);
-                    wait(lua)
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => io_error_values(lua, &e),
+                None => return error_values(lua, "EBADF", "handle is closed"),
             };
-        }
-    });
+            if t.eof {
+                return Value::Nil.into_lua_multi(lua);
+            }
+            let Socket::Stream(s) = &mut t.socket else {
+                return error_values(lua, "ENOTCONN", "socket is not connected");
+            };
+            if t.drained {
+                // Nothing new since a short read: skip the syscall that would say WouldBlock.
+                t.read_waiter = Some(lua.create_registry_value(lua.current_thread())?);
+                st.refresh_tcp_active(this.id);
+                return wait(lua);
+            }
+            loop {
+                return match s.read(read_buf) {
+                    Ok(0) => {
+                        t.eof = true;
+                        Value::Nil.into_lua_multi(lua)
+                    }
+                    Ok(n) => {
+                        t.drained = n < read_buf.len() && !t.hup;
+                        dec.0.feed(&read_buf[..n]);
+                        true.into_lua_multi(lua)
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        t.read_waiter = Some(lua.create_registry_value(lua.current_thread())?);
+                        st.refresh_tcp_active(this.id);
+                        wait(lua)
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => io_error_values(lua, &e),
+                };
+            }
+        },
+    );
 
     // Writes now if nothing is queued: one syscall (writev for a list of strings) and no
     // copy. What the socket does not take is copied into the queue and flushed when it
     // turns writable.
-    methods.add_method("write", |lua, this, (data, cb): (Value, Value)| write(lua, this, data, cb, false));
+    methods.add_method("write", |lua, this, (data, cb): (Value, Value)| {
+        write(lua, this, data, cb, false)
+    });
 
     // The same, but the syscall waits until the running callback returns, so the writes
     // of one callback leave in one syscall (net.Socket writes this way).
-    methods.add_method("queue_write", |lua, this, (data, cb): (Value, Value)| write(lua, this, data, cb, true));
+    methods.add_method("queue_write", |lua, this, (data, cb): (Value, Value)| {
+        write(lua, this, data, cb, true)
+    });
 
     methods.add_method("write_queue_size", |_, this, ()| {
         let mut st = this.state.borrow_mut();
         let t = tcp(&mut st, this, "write_queue_size")?;
-        Ok(t.writes.iter().map(|w| w.data.len() - w.written).sum::<usize>())
+        Ok(t.writes
+            .iter()
+            .map(|w| w.data.len() - w.written)
+            .sum::<usize>())
     });
 
     methods.add_method("shutdown", |lua, this, cb: Value| {
@@ -348,7 +416,11 @@ pub fn add_methods<M: UserDataMethods<LuvHandle>>(methods: &mut M) {
         let is_thread = matches!(waker, Some(Waker::Thread(_)));
         t.shutdown = Some(waker);
         st.refresh_tcp_active(this.id);
-        if is_thread { wait(lua) } else { true.into_lua_multi(lua) }
+        if is_thread {
+            wait(lua)
+        } else {
+            true.into_lua_multi(lua)
+        }
     });
 
     methods.add_method("nodelay", |lua, this, on: bool| {
@@ -362,25 +434,29 @@ pub fn add_methods<M: UserDataMethods<LuvHandle>>(methods: &mut M) {
         }
     });
 
-    methods.add_method("keepalive", |lua, this, (on, delay): (bool, Option<u64>)| {
-        let mut st = this.state.borrow_mut();
-        match &tcp(&mut st, this, "tcp_keepalive")?.socket {
-            Socket::Stream(s) => {
-                let sock = socket2::SockRef::from(s);
-                let res = if on {
-                    let ka = socket2::TcpKeepalive::new().with_time(std::time::Duration::from_secs(delay.unwrap_or(60)));
-                    sock.set_tcp_keepalive(&ka)
-                } else {
-                    sock.set_keepalive(false)
-                };
-                match res {
-                    Ok(()) => true.into_lua_multi(lua),
-                    Err(e) => io_error_values(lua, &e),
+    methods.add_method(
+        "keepalive",
+        |lua, this, (on, delay): (bool, Option<u64>)| {
+            let mut st = this.state.borrow_mut();
+            match &tcp(&mut st, this, "tcp_keepalive")?.socket {
+                Socket::Stream(s) => {
+                    let sock = socket2::SockRef::from(s);
+                    let res = if on {
+                        let ka = socket2::TcpKeepalive::new()
+                            .with_time(std::time::Duration::from_secs(delay.unwrap_or(60)));
+                        sock.set_tcp_keepalive(&ka)
+                    } else {
+                        sock.set_keepalive(false)
+                    };
+                    match res {
+                        Ok(()) => true.into_lua_multi(lua),
+                        Err(e) => io_error_values(lua, &e),
+                    }
                 }
+                _ => error_values(lua, "ENOTCONN", "socket is not connected"),
             }
-            _ => error_values(lua, "ENOTCONN", "socket is not connected"),
-        }
-    });
+        },
+    );
 
     methods.add_method("getsockname", |lua, this, ()| {
         let mut st = this.state.borrow_mut();
@@ -388,7 +464,8 @@ pub fn add_methods<M: UserDataMethods<LuvHandle>>(methods: &mut M) {
             Socket::Stream(s) => s.local_addr(),
             Socket::Listener(l) => l.local_addr(),
             Socket::Bound(s) => s.local_addr().and_then(|a| {
-                a.as_socket().ok_or_else(|| io::Error::from_raw_os_error(libc::EAFNOSUPPORT))
+                a.as_socket()
+                    .ok_or_else(|| io::Error::from_raw_os_error(libc::EAFNOSUPPORT))
             }),
             Socket::New => Err(io::Error::from_raw_os_error(libc::EINVAL)),
         };
@@ -408,9 +485,12 @@ pub fn add_methods<M: UserDataMethods<LuvHandle>>(methods: &mut M) {
 fn write(lua: &Lua, this: &LuvHandle, data: Value, cb: Value, defer: bool) -> Result<MultiValue> {
     let strings: Vec<mlua::LuaString> = match data {
         Value::String(s) => vec![s],
-        Value::Table(t) => t.sequence_values::<mlua::LuaString>().collect::<Result<_>>().map_err(|_| {
-            mlua::Error::runtime("write: data must be a string or a list of strings")
-        })?,
+        Value::Table(t) => t
+            .sequence_values::<mlua::LuaString>()
+            .collect::<Result<_>>()
+            .map_err(|_| {
+                mlua::Error::runtime("write: data must be a string or a list of strings")
+            })?,
         other => {
             return Err(mlua::Error::runtime(format!(
                 "write: data must be a string or a list of strings, got {}",
@@ -452,7 +532,11 @@ fn write(lua: &Lua, this: &LuvHandle, data: Value, cb: Value, defer: bool) -> Re
         skip = 0;
     }
     let is_thread = matches!(waker, Some(Waker::Thread(_)));
-    t.writes.push_back(WriteReq { data: rest, written: 0, waker });
+    t.writes.push_back(WriteReq {
+        data: rest,
+        written: 0,
+        waker,
+    });
     // The second result is how much is now queued, so writers can apply backpressure
     // without another call.
     let queued: usize = t.writes.iter().map(|w| w.data.len() - w.written).sum();
@@ -460,7 +544,11 @@ fn write(lua: &Lua, this: &LuvHandle, data: Value, cb: Value, defer: bool) -> Re
         st.mark_dirty(this.id);
     }
     st.refresh_tcp_active(this.id);
-    if is_thread { wait(lua) } else { (true, queued).into_lua_multi(lua) }
+    if is_thread {
+        wait(lua)
+    } else {
+        (true, queued).into_lua_multi(lua)
+    }
 }
 
 /// Writes the slices until done or WouldBlock; returns how much went out.
@@ -479,7 +567,11 @@ fn write_all_now(s: &mut mio::net::TcpStream, bufs: &[mlua::BorrowedBytes]) -> i
             slices.push(io::IoSlice::new(&b[skip..]));
             skip = 0;
         }
-        let res = if slices.len() == 1 { s.write(&slices[0]) } else { s.write_vectored(&slices) };
+        let res = if slices.len() == 1 {
+            s.write(&slices[0])
+        } else {
+            s.write_vectored(&slices)
+        };
         match res {
             Ok(n) => written += n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -492,7 +584,10 @@ fn write_all_now(s: &mut mio::net::TcpStream, bufs: &[mlua::BorrowedBytes]) -> i
 
 /// The next accepted connection: from the queue the loop filled, else straight from
 /// the listener (the loop only drains on readiness).
-fn next_connection(st: &mut LoopState, this: &LuvHandle) -> Result<io::Result<Option<mio::net::TcpStream>>> {
+fn next_connection(
+    st: &mut LoopState,
+    this: &LuvHandle,
+) -> Result<io::Result<Option<mio::net::TcpStream>>> {
     let t = tcp(st, this, "accept")?;
     if let Some(s) = t.accepted.pop_front() {
         return Ok(Ok(Some(s)));

@@ -12,14 +12,20 @@ use crate::event_loop::io::waker_from;
 use crate::event_loop::{LoopState, SharedState};
 
 pub fn new_timer(lua: &Lua, state: &SharedState) -> Result<mlua::AnyUserData> {
-    let id = state.borrow_mut().handles.insert(Kind::Timer(Timer::default()));
-    LuvHandle::new(lua, state, id, "timer")
+    let id = state
+        .borrow_mut()
+        .handles
+        .insert(Kind::Timer(Timer::default()));
+    LuvHandle::create(lua, state, id, "timer")
 }
 
 fn timer<'a>(st: &'a mut LoopState, this: &LuvHandle, method: &str) -> Result<&'a mut Timer> {
     match st.handles.get_mut(this.id).map(|h| &mut h.kind) {
         Some(Kind::Timer(t)) => Ok(t),
-        Some(_) => Err(mlua::Error::runtime(format!("{method}: expected a timer handle, got {}", this.kind))),
+        Some(_) => Err(mlua::Error::runtime(format!(
+            "{method}: expected a timer handle, got {}",
+            this.kind
+        ))),
         None => Err(this.closed(method)),
     }
 }
@@ -28,27 +34,37 @@ fn timer<'a>(st: &'a mut LoopState, this: &LuvHandle, method: &str) -> Result<&'
 fn millis(method: &str, what: &str, v: f64) -> Result<u64> {
     if v.is_nan() || v < 0.0 {
         if v.is_nan() {
-            return Err(mlua::Error::runtime(format!("{method}: {what} must be a number of milliseconds, got NaN")));
+            return Err(mlua::Error::runtime(format!(
+                "{method}: {what} must be a number of milliseconds, got NaN"
+            )));
         }
         return Ok(0);
     }
-    Ok(if v >= u64::MAX as f64 / 2.0 { u64::MAX / 2 } else { v as u64 })
+    Ok(if v >= u64::MAX as f64 / 2.0 {
+        u64::MAX / 2
+    } else {
+        v as u64
+    })
 }
 
 pub fn add_methods<M: UserDataMethods<LuvHandle>>(methods: &mut M) {
-    methods.add_method("start", |lua, this, (timeout, repeat, cb): (f64, f64, Value)| {
-        let timeout = millis("timer_start", "timeout", timeout)?;
-        let repeat = millis("timer_start", "repeat", repeat)?;
-        let waker = waker_from(lua, cb, "timer_start")?
-            .ok_or_else(|| mlua::Error::runtime("timer_start: a callback (function or coroutine) is required"))?;
-        let mut st = this.state.borrow_mut();
-        let t = timer(&mut st, this, "timer_start")?;
-        t.timeout = timeout;
-        t.repeat = repeat;
-        t.waker = Some(waker);
-        st.arm_timer(this.id, timeout);
-        Ok(0)
-    });
+    methods.add_method(
+        "start",
+        |lua, this, (timeout, repeat, cb): (f64, f64, Value)| {
+            let timeout = millis("timer_start", "timeout", timeout)?;
+            let repeat = millis("timer_start", "repeat", repeat)?;
+            let waker = waker_from(lua, cb, "timer_start")?.ok_or_else(|| {
+                mlua::Error::runtime("timer_start: a callback (function or coroutine) is required")
+            })?;
+            let mut st = this.state.borrow_mut();
+            let t = timer(&mut st, this, "timer_start")?;
+            t.timeout = timeout;
+            t.repeat = repeat;
+            t.waker = Some(waker);
+            st.arm_timer(this.id, timeout);
+            Ok(0)
+        },
+    );
     methods.add_method("stop", |_, this, ()| {
         let mut st = this.state.borrow_mut();
         timer(&mut st, this, "timer_stop")?;
@@ -83,6 +99,8 @@ pub fn add_methods<M: UserDataMethods<LuvHandle>>(methods: &mut M) {
         let mut st = this.state.borrow_mut();
         let now = st.now();
         let entry = timer(&mut st, this, "timer_get_due_in")?.entry;
-        Ok(entry.and_then(|(key, _)| st.timers.deadline(key)).map_or(0, |d| d.saturating_sub(now)))
+        Ok(entry
+            .and_then(|(key, _)| st.timers.deadline(key))
+            .map_or(0, |d| d.saturating_sub(now)))
     });
 }

@@ -39,15 +39,25 @@ pub fn guess_handle(fd: i32) -> &'static str {
 
 pub fn new_tty(lua: &Lua, state: &SharedState, fd: i32) -> Result<mlua::MultiValue> {
     if fd < 0 {
-        return Err(mlua::Error::runtime(format!("new_tty: bad file descriptor {fd}")));
+        return Err(mlua::Error::runtime(format!(
+            "new_tty: bad file descriptor {fd}"
+        )));
     }
     let mut st = state.borrow_mut();
-    let id = st.handles.insert(Kind::Fd(FdStream { fd, registered: false, read_waiter: None }));
+    let id = st.handles.insert(Kind::Fd(FdStream {
+        fd,
+        registered: false,
+        read_waiter: None,
+    }));
     // epoll refuses regular files (EPERM): those stay unregistered and are read directly.
     let registered = st
         .poll
         .registry()
-        .register(&mut mio::unix::SourceFd(&fd), mio::Token(id.key), mio::Interest::READABLE)
+        .register(
+            &mut mio::unix::SourceFd(&fd),
+            mio::Token(id.key),
+            mio::Interest::READABLE,
+        )
         .is_ok();
     if registered {
         // SAFETY: plain fcntl calls on a descriptor we were given.
@@ -65,7 +75,7 @@ pub fn new_tty(lua: &Lua, state: &SharedState, fd: i32) -> Result<mlua::MultiVal
         f.registered = registered;
     }
     drop(st);
-    let ud: AnyUserData = LuvHandle::new(lua, state, id, "tty")?;
+    let ud: AnyUserData = LuvHandle::create(lua, state, id, "tty")?;
     ud.into_lua_multi(lua)
 }
 
@@ -82,7 +92,9 @@ pub fn restore_stdin() {
 
 /// `try_read` on a tty handle: data, nil at EOF, or WAIT with the caller registered.
 pub fn try_read(lua: &Lua, st: &mut LoopState, this: &LuvHandle) -> Result<mlua::MultiValue> {
-    let LoopState { handles, read_buf, .. } = st;
+    let LoopState {
+        handles, read_buf, ..
+    } = st;
     let f = match handles.get_mut(this.id).map(|h| &mut h.kind) {
         Some(Kind::Fd(f)) => f,
         _ => return error_values(lua, "EBADF", "handle is closed"),
@@ -91,7 +103,9 @@ pub fn try_read(lua: &Lua, st: &mut LoopState, this: &LuvHandle) -> Result<mlua:
         // SAFETY: reads into our own buffer, within its length.
         let n = unsafe { libc::read(f.fd, read_buf.as_mut_ptr().cast(), read_buf.len()) };
         if n > 0 {
-            return lua.create_string(&read_buf[..n as usize])?.into_lua_multi(lua);
+            return lua
+                .create_string(&read_buf[..n as usize])?
+                .into_lua_multi(lua);
         }
         if n == 0 {
             return Value::Nil.into_lua_multi(lua);

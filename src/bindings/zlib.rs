@@ -6,7 +6,9 @@
 
 use std::io::Write;
 
-use flate2::write::{DeflateDecoder, DeflateEncoder, GzDecoder, GzEncoder, ZlibDecoder, ZlibEncoder};
+use flate2::write::{
+    DeflateDecoder, DeflateEncoder, GzDecoder, GzEncoder, ZlibDecoder, ZlibEncoder,
+};
 use flate2::Compression;
 use mlua::{IntoLuaMulti, Lua, LuaString, MultiValue, Result, UserData, UserDataMethods, Value};
 
@@ -85,7 +87,10 @@ fn failure(lua: &Lua, e: std::io::Error) -> Result<MultiValue> {
 }
 
 /// One-shot: string in, string out; `nil, err` on corrupt input.
-pub fn oneshot(lua: &Lua, (op, format, data, level): (String, String, LuaString, Option<u32>)) -> Result<MultiValue> {
+pub fn oneshot(
+    lua: &Lua,
+    (op, format, data, level): (String, String, LuaString, Option<u32>),
+) -> Result<MultiValue> {
     let mut codec = new_codec(&op, &format, level)?;
     let mut out = match codec.write(&data.as_bytes()) {
         Ok(o) => o,
@@ -109,21 +114,27 @@ pub fn stream(_: &Lua, (op, format, level): (String, String, Option<u32>)) -> Re
 impl UserData for ZStream {
     fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
         methods.add_method_mut("write", |lua, this, data: LuaString| {
-            let Some(c) = this.0.as_mut() else { return Err(mlua::Error::runtime("zlib: write after finish")) };
+            let Some(c) = this.0.as_mut() else {
+                return Err(mlua::Error::runtime("zlib: write after finish"));
+            };
             match c.write(&data.as_bytes()) {
                 Ok(out) => lua.create_string(out)?.into_lua_multi(lua),
                 Err(e) => failure(lua, e),
             }
         });
         methods.add_method_mut("flush", |lua, this, ()| {
-            let Some(c) = this.0.as_mut() else { return Err(mlua::Error::runtime("zlib: flush after finish")) };
+            let Some(c) = this.0.as_mut() else {
+                return Err(mlua::Error::runtime("zlib: flush after finish"));
+            };
             match c.flush() {
                 Ok(out) => lua.create_string(out)?.into_lua_multi(lua),
                 Err(e) => failure(lua, e),
             }
         });
         methods.add_method_mut("finish", |lua, this, ()| {
-            let Some(c) = this.0.take() else { return Err(mlua::Error::runtime("zlib: finish called twice")) };
+            let Some(c) = this.0.take() else {
+                return Err(mlua::Error::runtime("zlib: finish called twice"));
+            };
             match c.finish() {
                 Ok(out) => lua.create_string(out)?.into_lua_multi(lua),
                 Err(e) => failure(lua, e),

@@ -105,6 +105,12 @@ pub struct Tcp {
     pub hup: bool,
 }
 
+impl Default for Tcp {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Tcp {
     pub fn new() -> Self {
         Tcp {
@@ -153,7 +159,11 @@ pub struct Handles {
 
 impl Default for Handles {
     fn default() -> Self {
-        Handles { slab: Slab::new(), next_gen: 1, active_refs: 0 }
+        Handles {
+            slab: Slab::new(),
+            next_gen: 1,
+            active_refs: 0,
+        }
     }
 }
 
@@ -174,11 +184,15 @@ impl Handles {
 
     /// The live (not closing) handle with this id, if there is one.
     pub fn get(&self, id: HandleId) -> Option<&Handle> {
-        self.slab.get(id.key).filter(|h| h.gen == id.gen && !h.closing)
+        self.slab
+            .get(id.key)
+            .filter(|h| h.gen == id.gen && !h.closing)
     }
 
     pub fn get_mut(&mut self, id: HandleId) -> Option<&mut Handle> {
-        self.slab.get_mut(id.key).filter(|h| h.gen == id.gen && !h.closing)
+        self.slab
+            .get_mut(id.key)
+            .filter(|h| h.gen == id.gen && !h.closing)
     }
 
     /// Like `get`, but also finds a handle that is closing (for is_closing and friends).
@@ -188,7 +202,10 @@ impl Handles {
 
     /// The handle registered under a mio token, with its id.
     pub fn by_token(&self, key: usize) -> Option<HandleId> {
-        self.slab.get(key).filter(|h| !h.closing).map(|h| HandleId { key, gen: h.gen })
+        self.slab
+            .get(key)
+            .filter(|h| !h.closing)
+            .map(|h| HandleId { key, gen: h.gen })
     }
 
     /// The one place the alive count changes: a handle counts while active and referenced.
@@ -258,7 +275,10 @@ impl Handles {
 
     /// Ids of every handle, closing ones included, for `uv.walk`.
     pub fn ids(&self) -> Vec<HandleId> {
-        self.slab.iter().map(|(key, h)| HandleId { key, gen: h.gen }).collect()
+        self.slab
+            .iter()
+            .map(|(key, h)| HandleId { key, gen: h.gen })
+            .collect()
     }
 
     pub fn len(&self) -> usize {

@@ -43,7 +43,9 @@ impl EventLoop {
             let Some(Kind::Tcp(tcp)) = st.handles.get_mut(id).map(|h| &mut h.kind) else {
                 return Ok(());
             };
-            let Socket::Stream(s) = &tcp.socket else { return Ok(()) };
+            let Socket::Stream(s) = &tcp.socket else {
+                return Ok(());
+            };
             if tcp.connect_waker.is_none() {
                 return Ok(());
             }
@@ -133,18 +135,25 @@ impl EventLoop {
         loop {
             let task = {
                 let mut st = self.state.borrow_mut();
-                let LoopState { handles, read_buf, .. } = &mut *st;
-                let Some(Kind::Tcp(tcp)) = handles.get_mut(id).map(|h| &mut h.kind) else { break };
+                let LoopState {
+                    handles, read_buf, ..
+                } = &mut *st;
+                let Some(Kind::Tcp(tcp)) = handles.get_mut(id).map(|h| &mut h.kind) else {
+                    break;
+                };
                 let Some(cb) = &tcp.read_cb else { break };
                 let cb: mlua::Function = self.lua.registry_value(cb)?;
-                let Socket::Stream(s) = &mut tcp.socket else { break };
+                let Socket::Stream(s) = &mut tcp.socket else {
+                    break;
+                };
                 let args = match s.read(read_buf) {
                     Ok(0) => {
                         tcp.read_cb = None;
                         tcp.eof = true;
                         (Value::Nil, Value::Nil).into_lua_multi(&self.lua)?
                     }
-                    Ok(n) => (Value::Nil, self.lua.create_string(&read_buf[..n])?).into_lua_multi(&self.lua)?,
+                    Ok(n) => (Value::Nil, self.lua.create_string(&read_buf[..n])?)
+                        .into_lua_multi(&self.lua)?,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                     Err(e) => {
@@ -194,7 +203,9 @@ impl LoopState {
         let Some(Kind::Tcp(tcp)) = self.handles.get_mut(id).map(|h| &mut h.kind) else {
             return Ok(done);
         };
-        let Socket::Stream(s) = &mut tcp.socket else { return Ok(done) };
+        let Socket::Stream(s) = &mut tcp.socket else {
+            return Ok(done);
+        };
         if tcp.connect_waker.is_some() {
             return Ok(done); // not connected yet; the writable event will come
         }

@@ -153,7 +153,9 @@ impl LoopState {
         self.disarm_timer(id);
         self.timer_seq += 1;
         let seq = self.timer_seq;
-        let key = self.timers.insert(self.now.saturating_add(timeout), (id, seq));
+        let key = self
+            .timers
+            .insert(self.now.saturating_add(timeout), (id, seq));
         if let Some(Kind::Timer(t)) = self.handles.get_mut(id).map(|h| &mut h.kind) {
             t.entry = Some((key, seq));
         }
@@ -172,7 +174,9 @@ impl LoopState {
     /// `uv.close`: deregister now, free in the closing phase. Returns false if the
     /// handle was already closing.
     pub fn close(&mut self, id: HandleId, cb: Option<handle::LuaRef>) -> bool {
-        let Some(h) = self.handles.get_mut(id) else { return false };
+        let Some(h) = self.handles.get_mut(id) else {
+            return false;
+        };
         let mut cancelled: Vec<Waker> = Vec::new();
         match &mut h.kind {
             Kind::Timer(t) => {
@@ -199,7 +203,10 @@ impl LoopState {
             }
             Kind::Fd(fd) => {
                 if fd.registered {
-                    let _ = self.poll.registry().deregister(&mut mio::unix::SourceFd(&fd.fd));
+                    let _ = self
+                        .poll
+                        .registry()
+                        .deregister(&mut mio::unix::SourceFd(&fd.fd));
                 }
                 cancelled.extend(fd.read_waiter.take().map(Waker::Thread));
             }
@@ -298,8 +305,12 @@ impl EventLoop {
                 let repeat = t.repeat;
                 // The waker stays with the timer (it may repeat): fetch what it names.
                 let task = match &t.waker {
-                    Some(Waker::Callback(k)) => Some(Task::Call(self.lua.registry_value(k)?, MultiValue::new())),
-                    Some(Waker::Thread(k)) => Some(Task::Resume(self.lua.registry_value(k)?, MultiValue::new())),
+                    Some(Waker::Callback(k)) => {
+                        Some(Task::Call(self.lua.registry_value(k)?, MultiValue::new()))
+                    }
+                    Some(Waker::Thread(k)) => {
+                        Some(Task::Resume(self.lua.registry_value(k)?, MultiValue::new()))
+                    }
                     None => None,
                 };
                 if repeat > 0 {
@@ -348,10 +359,16 @@ impl EventLoop {
             // Nothing can wake us: don't block (the alive check ends the loop).
             Some(Duration::ZERO)
         } else {
-            st.timers.next_expiration().map(|at| Duration::from_millis(at.saturating_sub(st.now)))
+            st.timers
+                .next_expiration()
+                .map(|at| Duration::from_millis(at.saturating_sub(st.now)))
         };
         if st.trace {
-            eprintln!("[loop] poll, timeout {:?}, {} handles", timeout, st.handles.len());
+            eprintln!(
+                "[loop] poll, timeout {:?}, {} handles",
+                timeout,
+                st.handles.len()
+            );
         }
         let LoopState { poll, events, .. } = &mut *st;
         match poll.poll(events, timeout) {
@@ -373,18 +390,31 @@ impl EventLoop {
                 .map(|e| {
                     // Errors and hang-ups are surfaced by the next read or write syscall.
                     let broken = e.is_error() || e.is_read_closed() || e.is_write_closed();
-                    (e.token().0, e.is_readable() || broken, e.is_writable() || broken, broken)
+                    (
+                        e.token().0,
+                        e.is_readable() || broken,
+                        e.is_writable() || broken,
+                        broken,
+                    )
                 })
                 .collect()
         };
         for (key, readable, writable, hup) in ready {
             // A callback earlier in this batch may have closed the handle.
-            let Some(id) = self.state.borrow().handles.by_token(key) else { continue };
+            let Some(id) = self.state.borrow().handles.by_token(key) else {
+                continue;
+            };
             if self.state.borrow().trace {
                 eprintln!("[loop] token {key} ready (r={readable} w={writable})");
             }
             if hup {
-                if let Some(Kind::Tcp(t)) = self.state.borrow_mut().handles.get_mut(id).map(|h| &mut h.kind) {
+                if let Some(Kind::Tcp(t)) = self
+                    .state
+                    .borrow_mut()
+                    .handles
+                    .get_mut(id)
+                    .map(|h| &mut h.kind)
+                {
                     t.hup = true;
                 }
             }

@@ -79,7 +79,10 @@ impl EventLoop {
                     Some(k) => self.lua.registry_value(&k)?,
                     None => Value::Nil,
                 };
-                self.call(self.lua.registry_value(&f)?, MultiValue::from_vec(vec![arg]))
+                self.call(
+                    self.lua.registry_value(&f)?,
+                    MultiValue::from_vec(vec![arg]),
+                )
             }
             Task::Feed(id) => self.on_ready(id, true, true),
         }
@@ -121,9 +124,10 @@ impl EventLoop {
             Ok(_) => Ok(()),
             // Only a coroutine the user made (and the loop resumed) gets here: pooled
             // ones catch their own errors. mlua has already appended the traceback.
-            Err(e) => self.call(self.hooks.uncaught.clone(), MultiValue::from_vec(vec![Value::String(
-                self.lua.create_string(e.to_string())?,
-            )])),
+            Err(e) => self.call(
+                self.hooks.uncaught.clone(),
+                MultiValue::from_vec(vec![Value::String(self.lua.create_string(e.to_string())?)]),
+            ),
         }
     }
 }

@@ -22,7 +22,8 @@ const LEVELS: usize = 6;
 const SLOT_BITS: u32 = 6;
 const SLOTS: usize = 1 << SLOT_BITS;
 /// The furthest a deadline may be filed ahead of `elapsed`; see `insert`.
-const MAX_AHEAD: u64 = (1 << (SLOT_BITS * LEVELS as u32)) - (1 << (SLOT_BITS * (LEVELS as u32 - 1)));
+const MAX_AHEAD: u64 =
+    (1 << (SLOT_BITS * LEVELS as u32)) - (1 << (SLOT_BITS * (LEVELS as u32 - 1)));
 const NIL: usize = usize::MAX;
 
 /// A key returned by [`TimerWheel::insert`], needed to cancel the entry. It carries the
@@ -69,7 +70,10 @@ impl<T: Copy> TimerWheel<T> {
     pub fn new() -> Self {
         TimerWheel {
             entries: Slab::new(),
-            slots: [[List { head: NIL, tail: NIL }; SLOTS]; LEVELS],
+            slots: [[List {
+                head: NIL,
+                tail: NIL,
+            }; SLOTS]; LEVELS],
             occupied: [0; LEVELS],
             elapsed: 0,
             next_seq: 0,
@@ -114,7 +118,10 @@ impl<T: Copy> TimerWheel<T> {
 
     /// The deadline of an entry still in the wheel.
     pub fn deadline(&self, key: EntryKey) -> Option<u64> {
-        self.entries.get(key.key).filter(|e| e.seq == key.seq).map(|e| e.deadline)
+        self.entries
+            .get(key.key)
+            .filter(|e| e.seq == key.seq)
+            .map(|e| e.deadline)
     }
 
     /// When the next slot falls due: exact for level 0, the start of the slot (a lower
@@ -132,7 +139,13 @@ impl<T: Copy> TimerWheel<T> {
                 break;
             }
             self.elapsed = self.elapsed.max(at);
-            let list = std::mem::replace(&mut self.slots[level][slot], List { head: NIL, tail: NIL });
+            let list = std::mem::replace(
+                &mut self.slots[level][slot],
+                List {
+                    head: NIL,
+                    tail: NIL,
+                },
+            );
             self.occupied[level] &= !(1u64 << slot);
             let mut cur = list.head;
             if level == 0 {

@@ -158,6 +158,7 @@ impl Decoder {
 
     /// The next event. Body ranges point into the buffer and stay valid until the next
     /// call to `next` or `feed`.
+    #[allow(clippy::should_implement_trait)] // an event stream that never ends, not an Iterator
     pub fn next(&mut self) -> Event {
         match self.state {
             State::Failed(s, w) => Event::Error(s, w),
@@ -170,7 +171,11 @@ impl Decoder {
             State::Length(left) => {
                 let avail = (self.buf.len() - self.pos) as u64;
                 if avail == 0 {
-                    return if self.eof { self.fail(400, "connection closed before the body ended") } else { Event::NeedMore };
+                    return if self.eof {
+                        self.fail(400, "connection closed before the body ended")
+                    } else {
+                        Event::NeedMore
+                    };
                 }
                 let n = avail.min(left);
                 let start = self.pos;
@@ -184,23 +189,39 @@ impl Decoder {
                     self.pos = self.buf.len();
                     return Event::Body(start..self.pos);
                 }
-                if self.eof { self.end() } else { Event::NeedMore }
+                if self.eof {
+                    self.end()
+                } else {
+                    Event::NeedMore
+                }
             }
             State::ChunkSize => self.chunk_size(),
             State::ChunkData(left) => {
                 let avail = (self.buf.len() - self.pos) as u64;
                 if avail == 0 {
-                    return if self.eof { self.fail(400, "connection closed inside a chunk") } else { Event::NeedMore };
+                    return if self.eof {
+                        self.fail(400, "connection closed inside a chunk")
+                    } else {
+                        Event::NeedMore
+                    };
                 }
                 let n = avail.min(left);
                 let start = self.pos;
                 self.pos += n as usize;
-                self.state = if n == left { State::ChunkDataEnd } else { State::ChunkData(left - n) };
+                self.state = if n == left {
+                    State::ChunkDataEnd
+                } else {
+                    State::ChunkData(left - n)
+                };
                 Event::Body(start..self.pos)
             }
             State::ChunkDataEnd => {
                 if self.buf.len() - self.pos < 2 {
-                    return if self.eof { self.fail(400, "connection closed inside a chunk") } else { Event::NeedMore };
+                    return if self.eof {
+                        self.fail(400, "connection closed inside a chunk")
+                    } else {
+                        Event::NeedMore
+                    };
                 }
                 if &self.buf[self.pos..self.pos + 2] != b"\r\n" {
                     return self.fail(400, "chunk data not followed by CRLF");
@@ -239,7 +260,11 @@ impl Decoder {
                     return self.too_long(start, None);
                 }
                 if self.eof {
-                    return if len == 0 { Event::NeedMore } else { self.fail(400, "connection closed inside the head") };
+                    return if len == 0 {
+                        Event::NeedMore
+                    } else {
+                        self.fail(400, "connection closed inside the head")
+                    };
                 }
                 return Event::NeedMore;
             }
@@ -252,10 +277,8 @@ impl Decoder {
                         break i + 1;
                     }
                 }
-                b'\r' => {
-                    if i + 1 < self.buf.len() && self.buf[i + 1] != b'\n' {
-                        return self.fail(400, "bare CR in the head");
-                    }
+                b'\r' if i + 1 < self.buf.len() && self.buf[i + 1] != b'\n' => {
+                    return self.fail(400, "bare CR in the head");
                 }
                 _ => {}
             }
@@ -298,7 +321,9 @@ impl Decoder {
                 match req.parse(bytes) {
                     Ok(httparse::Status::Complete(_)) => {}
                     Ok(httparse::Status::Partial) => return Err((400, "incomplete head")),
-                    Err(httparse::Error::TooManyHeaders) => return Err((431, "too many header fields")),
+                    Err(httparse::Error::TooManyHeaders) => {
+                        return Err((431, "too many header fields"))
+                    }
                     Err(_) => return Err((400, "malformed request head")),
                 }
                 head.method = req.method.unwrap_or_default().to_string();
@@ -312,7 +337,9 @@ impl Decoder {
                 match res.parse(bytes) {
                     Ok(httparse::Status::Complete(_)) => {}
                     Ok(httparse::Status::Partial) => return Err((400, "incomplete head")),
-                    Err(httparse::Error::TooManyHeaders) => return Err((431, "too many header fields")),
+                    Err(httparse::Error::TooManyHeaders) => {
+                        return Err((431, "too many header fields"))
+                    }
                     Err(_) => return Err((400, "malformed response head")),
                 }
                 head.status = res.code.unwrap_or(0);
@@ -361,14 +388,21 @@ impl Decoder {
             }
             head.headers.push((name.to_string(), value.to_vec()));
         }
-        head.keep_alive =
-            if head.version_minor >= 1 { !connection_close } else { connection_keep_alive && !connection_close };
+        head.keep_alive = if head.version_minor >= 1 {
+            !connection_close
+        } else {
+            connection_keep_alive && !connection_close
+        };
         head.upgrade = connection_upgrade && has_upgrade;
 
         let chunked = match &transfer_encoding {
             None => false,
             Some(te) => {
-                let last = te.split(|&b| b == b',').map(trim).rfind(|t| !t.is_empty()).unwrap_or(b"");
+                let last = te
+                    .split(|&b| b == b',')
+                    .map(trim)
+                    .rfind(|t| !t.is_empty())
+                    .unwrap_or(b"");
                 last.eq_ignore_ascii_case(b"chunked")
             }
         };
@@ -405,7 +439,11 @@ impl Decoder {
                 } else if transfer_encoding.is_some() {
                     // For responses, Transfer-Encoding wins over Content-Length; anything
                     // but chunked-last means "until close" (RFC 9112 6.3).
-                    if chunked { State::ChunkSize } else { State::UntilClose }
+                    if chunked {
+                        State::ChunkSize
+                    } else {
+                        State::UntilClose
+                    }
                 } else if let Some(n) = content_length {
                     State::Length(n)
                 } else {
@@ -434,7 +472,11 @@ impl Decoder {
             if rest.len() > MAX_CHUNK_LINE {
                 return self.fail(400, "chunk-size line too long");
             }
-            return if self.eof { self.fail(400, "connection closed inside a chunk") } else { Event::NeedMore };
+            return if self.eof {
+                self.fail(400, "connection closed inside a chunk")
+            } else {
+                Event::NeedMore
+            };
         };
         if nl == 0 || rest[nl - 1] != b'\r' || nl > MAX_CHUNK_LINE {
             return self.fail(400, "malformed chunk-size line");
@@ -456,7 +498,10 @@ impl Decoder {
                 b'A'..=b'F' => b - b'A' + 10,
                 _ => return self.fail(400, "invalid chunk size"),
             };
-            size = match size.checked_mul(16).and_then(|s| s.checked_add(digit as u64)) {
+            size = match size
+                .checked_mul(16)
+                .and_then(|s| s.checked_add(digit as u64))
+            {
                 Some(s) => s,
                 None => return self.fail(400, "chunk size overflows"),
             };
@@ -481,7 +526,11 @@ impl Decoder {
                 if rest.len() > self.max_head {
                     return self.fail(431, "trailer fields too large");
                 }
-                return if self.eof { self.fail(400, "connection closed inside the trailers") } else { Event::NeedMore };
+                return if self.eof {
+                    self.fail(400, "connection closed inside the trailers")
+                } else {
+                    Event::NeedMore
+                };
             };
             if nl == 0 || rest[nl - 1] != b'\r' {
                 return self.fail(400, "bare LF in the trailers");
@@ -499,12 +548,18 @@ impl Decoder {
 }
 
 fn trim(v: &[u8]) -> &[u8] {
-    let start = v.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(v.len());
+    let start = v
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(v.len());
     trim_end(&v[start..])
 }
 
 fn trim_end(v: &[u8]) -> &[u8] {
-    let end = v.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(0, |i| i + 1);
+    let end = v
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(0, |i| i + 1);
     &v[..end]
 }
 
@@ -513,7 +568,9 @@ fn parse_length(v: &[u8]) -> Option<u64> {
     if v.is_empty() || v.len() > 20 || !v.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    v.iter().try_fold(0u64, |n, &d| n.checked_mul(10)?.checked_add((d - b'0') as u64))
+    v.iter().try_fold(0u64, |n, &d| {
+        n.checked_mul(10)?.checked_add((d - b'0') as u64)
+    })
 }
 
 #[cfg(test)]
@@ -554,12 +611,19 @@ mod tests {
 
     #[test]
     fn simple_get() {
-        let (heads, body, ends, err) = decode(Mode::Request, b"GET /a?b=1 HTTP/1.1\r\nHost: x\r\n\r\n", 1000);
+        let (heads, body, ends, err) = decode(
+            Mode::Request,
+            b"GET /a?b=1 HTTP/1.1\r\nHost: x\r\n\r\n",
+            1000,
+        );
         assert_eq!(err, None);
         assert_eq!(ends, 1);
         assert!(body.is_empty());
         let h = &heads[0];
-        assert_eq!((h.method.as_str(), h.url.as_str(), h.version_minor), ("GET", "/a?b=1", 1));
+        assert_eq!(
+            (h.method.as_str(), h.url.as_str(), h.version_minor),
+            ("GET", "/a?b=1", 1)
+        );
         assert!(h.keep_alive);
         assert_eq!(h.headers, vec![("Host".to_string(), b"x".to_vec())]);
     }
@@ -582,7 +646,9 @@ mod tests {
     fn keep_alive_rules() {
         let ka = |s: &str| decode(Mode::Request, s.as_bytes(), 999).0[0].keep_alive;
         assert!(ka("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
-        assert!(!ka("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+        assert!(!ka(
+            "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        ));
         assert!(!ka("GET / HTTP/1.0\r\n\r\n"));
         assert!(ka("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n"));
     }
@@ -614,7 +680,12 @@ mod tests {
             assert_eq!(req_status(input), Some(status), "{input:?}");
         }
         // Identical duplicate Content-Lengths are fine.
-        assert_eq!(req_status("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nab"), None);
+        assert_eq!(
+            req_status(
+                "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nab"
+            ),
+            None
+        );
         // HTTP/1.0 needs no Host.
         assert_eq!(req_status("GET / HTTP/1.0\r\n\r\n"), None);
     }
@@ -623,7 +694,10 @@ mod tests {
     fn size_limits() {
         let long_uri = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(9000));
         assert_eq!(req_status(&long_uri), Some(414));
-        let long_header = format!("GET / HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n", "a".repeat(9000));
+        let long_header = format!(
+            "GET / HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+            "a".repeat(9000)
+        );
         assert_eq!(req_status(&long_header), Some(431));
         // Also when the head never ends (a slow or hostile client).
         let endless = format!("GET / HTTP/1.1\r\nHost: x\r\nX-Big: {}", "a".repeat(9000));
@@ -649,12 +723,21 @@ mod tests {
 
     #[test]
     fn responses() {
-        let (h, body, ends, err) =
-            decode(Mode::Response, b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", 3);
-        assert_eq!((h[0].status, body.as_slice(), ends, err), (200, &b"hello"[..], 1, None));
+        let (h, body, ends, err) = decode(
+            Mode::Response,
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+            3,
+        );
+        assert_eq!(
+            (h[0].status, body.as_slice(), ends, err),
+            (200, &b"hello"[..], 1, None)
+        );
         // Until close.
         let (h, body, ends, _) = decode(Mode::Response, b"HTTP/1.0 200 OK\r\n\r\nall of it", 4);
-        assert_eq!((body.as_slice(), ends, h[0].keep_alive), (&b"all of it"[..], 1, false));
+        assert_eq!(
+            (body.as_slice(), ends, h[0].keep_alive),
+            (&b"all of it"[..], 1, false)
+        );
         // 204 and 304 have no body; 100 Continue is followed by the real response.
         let (h, _, ends, _) = decode(
             Mode::Response,
@@ -669,17 +752,34 @@ mod tests {
         assert!(matches!(d.next(), Event::Head(_)));
         assert_eq!(d.next(), Event::End);
         // Chunked response.
-        let (_, body, ends, _) =
-            decode(Mode::Response, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", 2);
+        let (_, body, ends, _) = decode(
+            Mode::Response,
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+            2,
+        );
         assert_eq!((body.as_slice(), ends), (&b"abc"[..], 1));
     }
 
     #[test]
     fn truncated_messages_are_errors_at_eof() {
-        assert_eq!(decode(Mode::Request, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nab", 100).3, Some(400));
-        assert_eq!(decode(Mode::Request, b"GET / HTTP/1.1\r\nHo", 100).3, Some(400));
+        assert_eq!(
+            decode(
+                Mode::Request,
+                b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nab",
+                100
+            )
+            .3,
+            Some(400)
+        );
+        assert_eq!(
+            decode(Mode::Request, b"GET / HTTP/1.1\r\nHo", 100).3,
+            Some(400)
+        );
         // A clean close between messages is not an error.
-        assert_eq!(decode(Mode::Request, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", 100).3, None);
+        assert_eq!(
+            decode(Mode::Request, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", 100).3,
+            None
+        );
     }
 
     #[test]
