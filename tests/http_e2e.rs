@@ -37,21 +37,7 @@ fn first_line(child: &mut Child) -> String {
 }
 
 fn start(script: &str) -> Server {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_stardust"))
-        .arg(root.join(script))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("stardust starts");
-    let line = first_line(&mut child);
-    let port = line
-        .trim()
-        .strip_prefix("port=")
-        .expect("server prints its port")
-        .parse()
-        .unwrap();
-    Server { child, port }
+    start_with_env(script, &[])
 }
 
 /// Sends `request` as is and reads until the server closes (or 5 s pass).

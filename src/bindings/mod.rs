@@ -97,20 +97,14 @@ pub fn native_table(lua: &Lua, state: &SharedState) -> Result<Table> {
             Ok(t)
         })?,
     )?;
-    let st = state.clone();
     // Both keep the callback and its one argument in the registry (see LuaRef): a
     // script may queue a million of them.
+    let st = state.clone();
     n.set(
         "set_immediate",
         lua.create_function(move |lua, (f, arg): (Function, Value)| {
-            let arg = if arg.is_nil() {
-                None
-            } else {
-                Some(lua.create_registry_value(arg)?)
-            };
-            st.borrow_mut()
-                .immediates
-                .push_back(Task::CallRef(lua.create_registry_value(f)?, arg));
+            let task = call_ref(lua, f, arg)?;
+            st.borrow_mut().immediates.push_back(task);
             Ok(())
         })?,
     )?;
@@ -118,18 +112,11 @@ pub fn native_table(lua: &Lua, state: &SharedState) -> Result<Table> {
     n.set(
         "next_tick",
         lua.create_function(move |lua, (f, arg): (Function, Value)| {
-            let arg = if arg.is_nil() {
-                None
-            } else {
-                Some(lua.create_registry_value(arg)?)
-            };
-            st.borrow_mut()
-                .ticks
-                .push_back(Task::CallRef(lua.create_registry_value(f)?, arg));
+            let task = call_ref(lua, f, arg)?;
+            st.borrow_mut().ticks.push_back(task);
             Ok(())
         })?,
     )?;
-
     // Resumes a suspended coroutine once the running task is done (from the loop, so
     // it does not nest inside the caller's coroutine).
     let st = state.clone();
@@ -288,6 +275,16 @@ pub fn native_table(lua: &Lua, state: &SharedState) -> Result<Table> {
         })?,
     )?;
     Ok(n)
+}
+
+/// A task that calls `f(arg)`, both kept in the registry.
+fn call_ref(lua: &Lua, f: Function, arg: Value) -> Result<Task> {
+    let arg = if arg.is_nil() {
+        None
+    } else {
+        Some(lua.create_registry_value(arg)?)
+    };
+    Ok(Task::CallRef(lua.create_registry_value(f)?, arg))
 }
 
 /// Resident set size from /proc/self/statm, in bytes.

@@ -277,50 +277,16 @@ pub fn add_methods<M: UserDataMethods<LuvHandle>>(methods: &mut M) {
 
     // Coroutine style: data, nil at EOF, WAIT (caller registered), or nil, err, code.
     methods.add_method("try_read", |lua, this, ()| {
-        let mut st = this.state.borrow_mut();
-        let LoopState {
-            handles, read_buf, ..
-        } = &mut *st;
-        let t = match handles.get_mut(this.id).map(|h| &mut h.kind) {
-            Some(Kind::Tcp(t)) => t,
-            Some(Kind::Fd(_)) => return super::tty::try_read(lua, &mut st, this),
-            Some(_) => {
-                return Err(mlua::Error::runtime(
-                    "try_read: expected a tcp or tty handle",
-                ))
-            }
-            None => return error_values(lua, "EBADF", "handle is closed"),
-        };
-        if t.eof {
-            return Value::Nil.into_lua_multi(lua);
+        let is_tty = matches!(
+            this.state.borrow().handles.get(this.id).map(|h| &h.kind),
+            Some(Kind::Fd(_))
+        );
+        if is_tty {
+            return super::tty::try_read(lua, &mut this.state.borrow_mut(), this);
         }
-        let Socket::Stream(s) = &mut t.socket else {
-            return error_values(lua, "ENOTCONN", "socket is not connected");
-        };
-        if t.drained {
-            t.read_waiter = Some(lua.create_registry_value(lua.current_thread())?);
-            st.refresh_tcp_active(this.id);
-            return wait(lua);
-        }
-        loop {
-            return match s.read(read_buf) {
-                Ok(0) => {
-                    t.eof = true;
-                    Value::Nil.into_lua_multi(lua)
-                }
-                Ok(n) => {
-                    t.drained = n < read_buf.len() && !t.hup;
-                    lua.create_string(&read_buf[..n])?.into_lua_multi(lua)
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    t.read_waiter = Some(lua.create_registry_value(lua.current_thread())?);
-                    st.refresh_tcp_active(this.id);
-                    wait(lua)
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => io_error_values(lua, &e),
-            };
-        }
+        read_for_coroutine(lua, this, "try_read", |lua, bytes| {
+            lua.create_string(bytes)?.into_lua_multi(lua)
+        })
     });
 
     // Like try_read, but the bytes go straight into an HTTP decoder's buffer. Returns
@@ -328,49 +294,10 @@ pub fn add_methods<M: UserDataMethods<LuvHandle>>(methods: &mut M) {
     methods.add_method(
         "try_read_into",
         |lua, this, mut dec: mlua::UserDataRefMut<super::http::HttpDecoder>| {
-            let mut st = this.state.borrow_mut();
-            let LoopState {
-                handles, read_buf, ..
-            } = &mut *st;
-            let t = match handles.get_mut(this.id).map(|h| &mut h.kind) {
-                Some(Kind::Tcp(t)) => t,
-                Some(_) => {
-                    return Err(mlua::Error::runtime("try_read_into: expected a tcp handle"))
-                }
-                None => return error_values(lua, "EBADF", "handle is closed"),
-            };
-            if t.eof {
-                return Value::Nil.into_lua_multi(lua);
-            }
-            let Socket::Stream(s) = &mut t.socket else {
-                return error_values(lua, "ENOTCONN", "socket is not connected");
-            };
-            if t.drained {
-                // Nothing new since a short read: skip the syscall that would say WouldBlock.
-                t.read_waiter = Some(lua.create_registry_value(lua.current_thread())?);
-                st.refresh_tcp_active(this.id);
-                return wait(lua);
-            }
-            loop {
-                return match s.read(read_buf) {
-                    Ok(0) => {
-                        t.eof = true;
-                        Value::Nil.into_lua_multi(lua)
-                    }
-                    Ok(n) => {
-                        t.drained = n < read_buf.len() && !t.hup;
-                        dec.0.feed(&read_buf[..n]);
-                        true.into_lua_multi(lua)
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        t.read_waiter = Some(lua.create_registry_value(lua.current_thread())?);
-                        st.refresh_tcp_active(this.id);
-                        wait(lua)
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => io_error_values(lua, &e),
-                };
-            }
+            read_for_coroutine(lua, this, "try_read_into", |lua, bytes| {
+                dec.0.feed(bytes);
+                true.into_lua_multi(lua)
+            })
         },
     );
 
@@ -549,6 +476,62 @@ fn write(lua: &Lua, this: &LuvHandle, data: Value, cb: Value, defer: bool) -> Re
     } else {
         (true, queued).into_lua_multi(lua)
     }
+}
+
+/// One non-blocking read for a coroutine; `deliver` turns the bytes into the result.
+/// Returns that result, nil at EOF, WAIT (with the running coroutine registered), or
+/// nil, err, code.
+fn read_for_coroutine(
+    lua: &Lua,
+    this: &LuvHandle,
+    method: &str,
+    deliver: impl FnOnce(&Lua, &[u8]) -> Result<MultiValue>,
+) -> Result<MultiValue> {
+    let mut st = this.state.borrow_mut();
+    let LoopState {
+        handles, read_buf, ..
+    } = &mut *st;
+    let t = match handles.get_mut(this.id).map(|h| &mut h.kind) {
+        Some(Kind::Tcp(t)) => t,
+        Some(_) => {
+            return Err(mlua::Error::runtime(format!(
+                "{method}: expected a tcp handle, got {}",
+                this.kind
+            )))
+        }
+        None => return error_values(lua, "EBADF", "handle is closed"),
+    };
+    if t.eof {
+        return Value::Nil.into_lua_multi(lua);
+    }
+    let Socket::Stream(s) = &mut t.socket else {
+        return error_values(lua, "ENOTCONN", "socket is not connected");
+    };
+    // Nothing new since a short read: skip the syscall that would say WouldBlock.
+    let mut would_block = t.drained;
+    let mut result = None;
+    while !would_block {
+        match s.read(read_buf) {
+            Ok(0) => {
+                t.eof = true;
+                return Value::Nil.into_lua_multi(lua);
+            }
+            Ok(n) => {
+                t.drained = n < read_buf.len() && !t.hup;
+                result = Some(n);
+                break;
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => would_block = true,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return io_error_values(lua, &e),
+        }
+    }
+    if let Some(n) = result {
+        return deliver(lua, &read_buf[..n]);
+    }
+    t.read_waiter = Some(lua.create_registry_value(lua.current_thread())?);
+    st.refresh_tcp_active(this.id);
+    wait(lua)
 }
 
 /// Writes the slices until done or WouldBlock; returns how much went out.

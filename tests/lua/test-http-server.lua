@@ -16,25 +16,7 @@ local function start(config, handle, ready)
   return srv
 end
 
--- Raw client: sends bytes, collects until close or until `pattern` matches.
-local function raw(port, bytes, done, pattern)
-  local got, finished = {}, false
-  local c
-  c = net.connect(port, "127.0.0.1", function() if bytes then c:write(bytes) end end)
-  local function finish()
-    if finished then return end
-    finished = true
-    c:destroy()
-    done(table.concat(got))
-  end
-  c:on('data', function(d)
-    got[#got + 1] = d
-    if pattern and table.concat(got):find(pattern) then finish() end
-  end)
-  c:on('end', finish)
-  c:on('error', finish)
-  return c
-end
+local raw = require('./helpers').raw
 
 local function echo(method, query, args, headers, body, ctx)
   return method .. " " .. query .. " [" .. args .. "] " .. (body or "<nil>"), 200, { ["Content-Type"] = "text/plain" }

@@ -9,32 +9,7 @@ local function serve(handler, ready)
   return server
 end
 
--- Sends raw bytes, collects everything until the server closes (or `until_` matches).
-local function raw(port, bytes, done, until_)
-  local got = {}
-  local finished = false
-  local c
-  c = net.connect(port, "127.0.0.1", function()
-    if type(bytes) == "table" then
-      for _, b in ipairs(bytes) do c:write(b) end
-    else
-      c:write(bytes)
-    end
-  end)
-  local function finish()
-    if finished then return end
-    finished = true
-    c:destroy()
-    done(table.concat(got))
-  end
-  c:on('data', function(d)
-    got[#got + 1] = d
-    if until_ and table.concat(got):find(until_) then finish() end
-  end)
-  c:on('end', finish)
-  c:on('error', finish)
-  return c
-end
+local raw = require('./helpers').raw
 
 local function hello(req, res)
   local body = "Hello world\n"
