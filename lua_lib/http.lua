@@ -572,6 +572,7 @@ function ClientRequest:initialize(options, onResponse)
   self.host = options.hostname or options.host or "localhost"
   self.port = tonumber(options.port) or 80
   self.agent = options.agent == nil and globalAgent or options.agent
+  self._tls = options._tls -- https: { config, servername }
   self._noBody = false
   self._pending = {}
   if options.headers then
@@ -622,7 +623,7 @@ function ClientRequest:_send(data)
 end
 
 function ClientRequest:_connect()
-  local key = self.host .. ":" .. self.port
+  local key = (self._tls and "tls:" or "") .. self.host .. ":" .. self.port
   self._key = key
   local socket = self.agent and self.agent:_takeFree(key)
   if socket then
@@ -632,7 +633,15 @@ function ClientRequest:_connect()
   end
   socket = net.Socket:new()
   socket:pause() -- the response reader below reads; the Socket must not
-  socket:connect(self.port, self.host, function() self:_attach(socket) end)
+  socket:connect(self.port, self.host, function()
+    if self._tls then
+      local h = socket._handle
+      local ok, err, code = h:tls_client(self._tls.config, self._tls.servername)
+      if ok then ok, err, code = uv.co_tls_handshake(h) end
+      if not ok then return socket:destroy(net.makeError(err, code)) end
+    end
+    self:_attach(socket)
+  end)
   socket:on('error', function(err)
     if not self._gotResponse then self:emit('error', err) end
   end)

@@ -132,6 +132,9 @@ function uv.co_connect(handle, host, port) return complete(handle, "connect", ho
 function uv.co_write(handle, data) return complete(handle, "write", data) end
 function uv.co_shutdown(handle) return complete(handle, "shutdown") end
 
+-- Completes a TLS handshake on a handle switched to TLS (tls_server / tls_client).
+function uv.co_tls_handshake(handle) return retry(handle, "tls_handshake") end
+
 -- Suspends the running coroutine for `ms` milliseconds.
 function uv.sleep(ms)
   local co = running()

@@ -396,3 +396,51 @@ fn http_server_connection_limit_65th_gets_503() {
     let _ = conns[0].read_to_string(&mut out);
     assert!(out.starts_with("HTTP/1.1 200 OK"), "{out}");
 }
+
+#[test]
+fn tls_with_sni_via_curl_and_openssl() {
+    let s = start("tests/fixtures/tls-server.lua");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let ca = root.join("tests/fixtures/tls/ca.pem");
+    let ca = ca.to_str().unwrap();
+    let (body, _) = curl(&["--cacert", ca, &format!("https://localhost:{}/a", s.port)]);
+    assert_eq!(body, "secure /a\n");
+    // SNI picks example.com's certificate.
+    let (body, err) = curl(&[
+        "-v",
+        "--cacert",
+        ca,
+        "--resolve",
+        &format!("example.com:{}:127.0.0.1", s.port),
+        &format!("https://example.com:{}/b", s.port),
+    ]);
+    assert_eq!(body, "secure /b\n");
+    assert!(
+        err.contains("CN=example.com") && err.contains("ALPN: server accepted http/1.1"),
+        "{err}"
+    );
+
+    let out = Command::new("openssl")
+        .args([
+            "s_client",
+            "-connect",
+            &format!("127.0.0.1:{}", s.port),
+            "-servername",
+            "example.com",
+        ])
+        .args(["-CAfile", ca, "-alpn", "http/1.1"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("openssl runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("CN = example.com") && text.contains("Verify return code: 0 (ok)"),
+        "{text}"
+    );
+    assert!(text.contains("ALPN protocol: http/1.1"), "{text}");
+
+    // A failed handshake (plain HTTP to the TLS port) closes that connection only.
+    let _ = raw(s.port, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    let (body, _) = curl(&["--cacert", ca, &format!("https://localhost:{}/c", s.port)]);
+    assert_eq!(body, "secure /c\n");
+}

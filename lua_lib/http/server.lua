@@ -185,6 +185,7 @@ function Server:configure(config)
       return nil, "configure: " .. key .. " must be a number, got " .. type(cfg[key])
     end
   end
+  local tlsConfig
   if cfg.ssl then
     local ok, err = checkIdentity("default", cfg.ssl.default)
     if not ok then return nil, err end
@@ -192,8 +193,12 @@ function Server:configure(config)
       ok, err = checkIdentity("hosts[" .. host .. "]", identity)
       if not ok then return nil, err end
     end
+    -- Parse every identity once, now (a key that does not match its cert fails here).
+    tlsConfig, err = native.tls_server_config(cfg.ssl)
+    if not tlsConfig then return nil, "ssl: " .. err end
   end
   self.cfg = cfg
+  self._tls = tlsConfig
   return true
 end
 
@@ -265,7 +270,9 @@ function Server:process_request(client, client_ip, count, redis_module)
     client.deadline = started + cfg.request_header_timeout * 1000
   else
     client.waitingFirstByte = true
-    client.deadline = started + cfg.keepalive_idle_timeout * 1000
+    -- A new TLS connection first has its handshake to do, under its own timeout.
+    local idle = (count == 1 and self._tls) and cfg.tls_handshake_timeout or cfg.keepalive_idle_timeout
+    client.deadline = started + idle * 1000
   end
   client.idle = client.decoder:buffered() == 0
 
@@ -445,6 +452,10 @@ function Server:_serveConnection(handle)
     return
   end
   self._active = self._active + 1
+  if self._tls then
+    -- The handshake runs with the first reads, under the TLS handshake timeout.
+    handle:tls_server(self._tls)
+  end
   local client = Client:new(handle, self)
   self._clients[client] = true
   local peer = handle:getpeername()
@@ -470,9 +481,6 @@ end
 -- Binds ip:port and serves until stop(). Returns nil (or nil, err if it cannot bind).
 function Server:serve()
   local cfg = self.cfg
-  if cfg.ssl then
-    return nil, "http.server: TLS (cfg.ssl) is not supported by this build yet"
-  end
   local listener = uv.new_tcp()
   local ok, err = listener:bind(cfg.ip, cfg.port)
   if ok then

@@ -44,6 +44,8 @@ pub fn describe(e: &std::io::Error) -> (&'static str, String) {
         Some(n) => code_name(n),
         None => match e.kind() {
             std::io::ErrorKind::InvalidInput => "EINVAL",
+            std::io::ErrorKind::InvalidData => "EPROTO",
+            std::io::ErrorKind::ConnectionReset => "ECONNRESET",
             std::io::ErrorKind::TimedOut => "ETIMEDOUT",
             std::io::ErrorKind::UnexpectedEof => "EOF",
             _ => "EIO",

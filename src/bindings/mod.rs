@@ -12,6 +12,7 @@ pub mod http;
 pub mod json;
 pub mod tcp;
 pub mod timer;
+pub mod tls;
 pub mod tty;
 pub mod zlib;
 
@@ -191,6 +192,14 @@ pub fn native_table(lua: &Lua, state: &SharedState) -> Result<Table> {
                 Ok(())
             },
         )?,
+    )?;
+    n.set(
+        "tls_server_config",
+        lua.create_function(tls::server_config)?,
+    )?;
+    n.set(
+        "tls_client_config",
+        lua.create_function(tls::client_config)?,
     )?;
     n.set("zlib_oneshot", lua.create_function(zlib::oneshot)?)?;
     n.set("zlib_stream", lua.create_function(zlib::stream)?)?;

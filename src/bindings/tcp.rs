@@ -9,7 +9,7 @@
 //!   running coroutine, which the Lua wrapper then yields; `connect`, `write` and
 //!   `shutdown` take the coroutine itself in place of a callback.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use mlua::{AnyUserData, IntoLuaMulti, Lua, MultiValue, Result, UserDataMethods, Value};
@@ -314,6 +314,92 @@ pub fn add_methods<M: UserDataMethods<LuvHandle>>(methods: &mut M) {
         write(lua, this, data, cb, true)
     });
 
+    // TLS: switch a connected socket to TLS as the server side (config from
+    // native.tls_server_config). The handshake happens with the first reads.
+    methods.add_method(
+        "tls_server",
+        |lua, this, cfg: mlua::UserDataRef<super::tls::TlsServerConfig>| {
+            let mut st = this.state.borrow_mut();
+            let t = tcp(&mut st, this, "tls_server")?;
+            match rustls::ServerConnection::new(cfg.0.clone()) {
+                Ok(c) => {
+                    t.tls = Some(Box::new(c.into()));
+                    t.drained = false;
+                    true.into_lua_multi(lua)
+                }
+                Err(e) => error_values(lua, "EPROTO", &e.to_string()),
+            }
+        },
+    );
+
+    // TLS as the client side, for `servername` (verified against the config's roots).
+    methods.add_method(
+        "tls_client",
+        |lua, this, (cfg, name): (mlua::UserDataRef<super::tls::TlsClientConfig>, String)| {
+            let server_name = match rustls::pki_types::ServerName::try_from(name.clone()) {
+                Ok(n) => n,
+                Err(_) => {
+                    return error_values(lua, "EINVAL", &format!("bad TLS server name {name:?}"))
+                }
+            };
+            let mut st = this.state.borrow_mut();
+            let t = tcp(&mut st, this, "tls_client")?;
+            match rustls::ClientConnection::new(cfg.0.clone(), server_name) {
+                Ok(c) => {
+                    t.tls = Some(Box::new(c.into()));
+                    t.drained = false;
+                    true.into_lua_multi(lua)
+                }
+                Err(e) => error_values(lua, "EPROTO", &e.to_string()),
+            }
+        },
+    );
+
+    // Drives a handshake: true when done, WAIT (caller registered), or nil, err, code.
+    methods.add_method("tls_handshake", |lua, this, ()| {
+        let mut st = this.state.borrow_mut();
+        let t = tcp(&mut st, this, "tls_handshake")?;
+        let (Socket::Stream(s), Some(conn)) = (&mut t.socket, t.tls.as_deref_mut()) else {
+            return error_values(lua, "EINVAL", "not a connected TLS socket");
+        };
+        match super::tls::handshake_step(s, conn) {
+            Ok(true) => true.into_lua_multi(lua),
+            Ok(false) => {
+                t.read_waiter = Some(lua.create_registry_value(lua.current_thread())?);
+                st.refresh_tcp_active(this.id);
+                wait(lua)
+            }
+            Err(e) => io_error_values(lua, &e),
+        }
+    });
+
+    // What the handshake settled: { alpn, servername, protocol, peerCertificate (DER) }.
+    methods.add_method("tls_info", |lua, this, ()| {
+        let mut st = this.state.borrow_mut();
+        let t = tcp(&mut st, this, "tls_info")?;
+        let Some(conn) = t.tls.as_deref() else {
+            return Ok(Value::Nil);
+        };
+        let info = lua.create_table()?;
+        if let Some(p) = conn.alpn_protocol() {
+            info.set("alpn", lua.create_string(p)?)?;
+        }
+        if let Some(v) = conn.protocol_version() {
+            info.set("protocol", format!("{v:?}"))?;
+        }
+        if let rustls::Connection::Server(sc) = conn {
+            if let Some(n) = sc.server_name() {
+                info.set("servername", n)?;
+            }
+        }
+        if let Some(certs) = conn.peer_certificates() {
+            if let Some(first) = certs.first() {
+                info.set("peerCertificate", lua.create_string(first.as_ref())?)?;
+            }
+        }
+        Ok(Value::Table(info))
+    });
+
     methods.add_method("write_queue_size", |_, this, ()| {
         let mut st = this.state.borrow_mut();
         let t = tcp(&mut st, this, "write_queue_size")?;
@@ -331,6 +417,10 @@ pub fn add_methods<M: UserDataMethods<LuvHandle>>(methods: &mut M) {
             return error_values(lua, "ENOTCONN", "socket is not connected");
         };
         if t.writes.is_empty() && t.connect_waker.is_none() {
+            if let Some(conn) = t.tls.as_deref_mut() {
+                conn.send_close_notify();
+                let _ = super::tls::flush_tls(s, conn);
+            }
             let res = s.shutdown(std::net::Shutdown::Write);
             if let Err(e) = res {
                 return io_error_values(lua, &e);
@@ -434,7 +524,21 @@ fn write(lua: &Lua, this: &LuvHandle, data: Value, cb: Value, defer: bool) -> Re
         return error_values(lua, "ENOTCONN", "socket is not connected");
     };
     let mut written = 0;
-    if !defer && t.writes.is_empty() && t.connect_waker.is_none() {
+    if let (Some(conn), false, true, true) = (
+        t.tls.as_deref_mut(),
+        defer,
+        t.writes.is_empty(),
+        t.connect_waker.is_none(),
+    ) {
+        // TLS takes all the plaintext at once; what the socket does not take yet
+        // stays in rustls until the socket turns writable.
+        for b in &bytes {
+            if let Err(e) = super::tls::write_plain(s, conn, b) {
+                return io_error_values(lua, &e);
+            }
+        }
+        written = total;
+    } else if !defer && t.writes.is_empty() && t.connect_waker.is_none() {
         written = match write_all_now(s, &bytes) {
             Ok(n) => n,
             Err(e) => return io_error_values(lua, &e),
@@ -511,13 +615,14 @@ fn read_for_coroutine(
     let mut would_block = t.drained;
     let mut result = None;
     while !would_block {
-        match s.read(read_buf) {
+        match super::tls::read_plain(s, t.tls.as_deref_mut(), read_buf) {
             Ok(0) => {
                 t.eof = true;
                 return Value::Nil.into_lua_multi(lua);
             }
             Ok(n) => {
-                t.drained = n < read_buf.len() && !t.hup;
+                // (Through TLS a short read says nothing about the socket.)
+                t.drained = n < read_buf.len() && !t.hup && t.tls.is_none();
                 result = Some(n);
                 break;
             }

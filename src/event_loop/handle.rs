@@ -103,6 +103,8 @@ pub struct Tcp {
     /// The peer's FIN (or an error) has been reported: reads must go on to see it, so
     /// a short read no longer means "nothing more".
     pub hup: bool,
+    /// TLS state when the handle speaks TLS (see bindings/tls.rs).
+    pub tls: Option<Box<rustls::Connection>>,
 }
 
 impl Default for Tcp {
@@ -127,6 +129,7 @@ impl Tcp {
             eof: false,
             drained: false,
             hup: false,
+            tls: None,
         }
     }
 

@@ -5,7 +5,7 @@
 //! WouldBlock, read until WouldBlock (or until the reader stops), write until the queue
 //! is empty or WouldBlock.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 
 use mlua::{IntoLuaMulti, MultiValue, Result, Value};
 
@@ -146,21 +146,22 @@ impl EventLoop {
                 let Socket::Stream(s) = &mut tcp.socket else {
                     break;
                 };
-                let args = match s.read(read_buf) {
-                    Ok(0) => {
-                        tcp.read_cb = None;
-                        tcp.eof = true;
-                        (Value::Nil, Value::Nil).into_lua_multi(&self.lua)?
-                    }
-                    Ok(n) => (Value::Nil, self.lua.create_string(&read_buf[..n])?)
-                        .into_lua_multi(&self.lua)?,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => {
-                        tcp.read_cb = None;
-                        callback_error(&self.lua, &e)?
-                    }
-                };
+                let args =
+                    match crate::bindings::tls::read_plain(s, tcp.tls.as_deref_mut(), read_buf) {
+                        Ok(0) => {
+                            tcp.read_cb = None;
+                            tcp.eof = true;
+                            (Value::Nil, Value::Nil).into_lua_multi(&self.lua)?
+                        }
+                        Ok(n) => (Value::Nil, self.lua.create_string(&read_buf[..n])?)
+                            .into_lua_multi(&self.lua)?,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(e) => {
+                            tcp.read_cb = None;
+                            callback_error(&self.lua, &e)?
+                        }
+                    };
                 st.refresh_tcp_active(id);
                 Task::Call(cb, args)
             };
@@ -210,6 +211,22 @@ impl LoopState {
             return Ok(done); // not connected yet; the writable event will come
         }
         let mut failure: Option<io::Error> = None;
+        if let Some(conn) = tcp.tls.as_deref_mut() {
+            // Through TLS: rustls takes the queued plaintext whole; then send what the
+            // socket takes.
+            while let Some(req) = tcp.writes.pop_front() {
+                if let Err(e) = conn.writer().write_all(&req.data[req.written..]) {
+                    failure = Some(e);
+                    break;
+                }
+                done.extend(req.waker.map(|w| Task::Wake(w, MultiValue::new())));
+            }
+            if failure.is_none() {
+                if let Err(e) = crate::bindings::tls::flush_tls(s, conn) {
+                    failure = Some(e);
+                }
+            }
+        }
         while let Some(req) = tcp.writes.front_mut() {
             match s.write(&req.data[req.written..]) {
                 Ok(n) => {
@@ -239,6 +256,10 @@ impl LoopState {
                 done.push(Task::Wake(Waker::Thread(t), MultiValue::new()));
             }
             if let Some(waker) = tcp.shutdown.take() {
+                if let Some(conn) = tcp.tls.as_deref_mut() {
+                    conn.send_close_notify();
+                    let _ = crate::bindings::tls::flush_tls(s, conn);
+                }
                 let res = s.shutdown(std::net::Shutdown::Write);
                 if let Some(w) = waker {
                     let args = match res {

@@ -1,0 +1,225 @@
+//! TLS over a TCP handle: rustls with the ring provider.
+//!
+//! A TCP handle in TLS mode keeps a `rustls::Connection` beside its socket; every read
+//! and write of plaintext goes through `read_plain` and `write_plain` below, so the
+//! rest of the loop (coroutine reads, read_start, queued writes) works unchanged.
+//! Servers choose their certificate by SNI (`SniResolver`); clients verify against the
+//! given CA or the system's bundle.
+
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::sync::Arc;
+
+use mlua::{IntoLuaMulti, Lua, MultiValue, Result, Table, UserData, Value};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use rustls::{ClientConfig, Connection, RootCertStore, ServerConfig};
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// PEM text as given, or read from the file it names.
+fn pem_source(value: &str, what: &str) -> std::result::Result<(Vec<u8>, String), String> {
+    if value.contains("-----BEGIN") {
+        return Ok((value.as_bytes().to_vec(), format!("{what} (PEM text)")));
+    }
+    std::fs::read(value)
+        .map(|bytes| (bytes, format!("{what} file {value}")))
+        .map_err(|e| format!("{what} file {value}: {e}"))
+}
+
+/// A cert chain and its key (file paths or PEM text), checked to match; errors name
+/// the file.
+pub fn load_identity(cert: &str, key: &str) -> std::result::Result<Arc<CertifiedKey>, String> {
+    let (cert_pem, cert_name) = pem_source(cert, "cert")?;
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|e| format!("{cert_name}: {e}"))?;
+    if certs.is_empty() {
+        return Err(format!("{cert_name}: no certificate in it"));
+    }
+    let (key_pem, key_name) = pem_source(key, "key")?;
+    let der = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| format!("{key_name}: {e}"))?;
+    CertifiedKey::from_der(certs, der, &provider())
+        .map(Arc::new)
+        .map_err(|e| format!("{key_name} does not go with {cert_name}: {e}"))
+}
+
+/// Picks the certificate by the SNI name; the default for unknown or absent names.
+#[derive(Debug)]
+struct SniResolver {
+    default: Arc<CertifiedKey>,
+    hosts: HashMap<String, Arc<CertifiedKey>>,
+}
+
+impl ResolvesServerCert for SniResolver {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let by_name = hello
+            .server_name()
+            .and_then(|n| self.hosts.get(&n.to_ascii_lowercase()));
+        Some(by_name.unwrap_or(&self.default).clone())
+    }
+}
+
+pub struct TlsServerConfig(pub Arc<ServerConfig>);
+impl UserData for TlsServerConfig {}
+
+pub struct TlsClientConfig(pub Arc<ClientConfig>);
+impl UserData for TlsClientConfig {}
+
+fn identity_of(t: &Table, what: &str) -> std::result::Result<Arc<CertifiedKey>, String> {
+    let cert: String = t
+        .get("cert")
+        .map_err(|_| format!("{what}: cert must be a file path"))?;
+    let key: String = t
+        .get("key")
+        .map_err(|_| format!("{what}: key must be a file path"))?;
+    load_identity(&cert, &key)
+}
+
+/// `native.tls_server_config({ default = { cert, key }, hosts = { [name] = { cert, key } } })`
+/// -> config, or nil, err naming the file. ALPN offers http/1.1.
+pub fn server_config(lua: &Lua, spec: Table) -> Result<MultiValue> {
+    let build = || -> std::result::Result<ServerConfig, String> {
+        let default: Table = spec
+            .get("default")
+            .map_err(|_| "ssl.default must be { cert, key }".to_string())?;
+        let default = identity_of(&default, "ssl.default")?;
+        let mut hosts = HashMap::new();
+        if let Ok(Some(list)) = spec.get::<Option<Table>>("hosts") {
+            for pair in list.pairs::<String, Table>() {
+                let (name, id) = pair.map_err(|e| format!("ssl.hosts: {e}"))?;
+                let identity = identity_of(&id, &format!("ssl.hosts[{name}]"))?;
+                hosts.insert(name.to_ascii_lowercase(), identity);
+            }
+        }
+        let mut config = ServerConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_no_client_auth()
+            .with_cert_resolver(Arc::new(SniResolver { default, hosts }));
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(config)
+    };
+    match build() {
+        Ok(c) => lua
+            .create_userdata(TlsServerConfig(Arc::new(c)))?
+            .into_lua_multi(lua),
+        Err(e) => (Value::Nil, e).into_lua_multi(lua),
+    }
+}
+
+/// `native.tls_client_config(ca_pem?)`: verification against `ca_pem` (PEM text) or the
+/// system's CA bundle.
+pub fn client_config(lua: &Lua, ca: Option<mlua::LuaString>) -> Result<MultiValue> {
+    let mut roots = RootCertStore::empty();
+    let pem: Vec<u8> = match ca {
+        Some(s) => s.as_bytes().to_vec(),
+        None => [
+            "/etc/ssl/certs/ca-certificates.crt",
+            "/etc/pki/tls/certs/ca-bundle.crt",
+        ]
+        .iter()
+        .find_map(|p| std::fs::read(p).ok())
+        .unwrap_or_default(),
+    };
+    for cert in CertificateDer::pem_slice_iter(&pem).flatten() {
+        let _ = roots.add(cert);
+    }
+    if roots.is_empty() {
+        return (Value::Nil, "tls: no CA certificates to verify against").into_lua_multi(lua);
+    }
+    let config = match ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+    {
+        Ok(b) => b.with_root_certificates(roots).with_no_client_auth(),
+        Err(e) => return (Value::Nil, e.to_string()).into_lua_multi(lua),
+    };
+    lua.create_userdata(TlsClientConfig(Arc::new(config)))?
+        .into_lua_multi(lua)
+}
+
+/// Sends whatever ciphertext rustls has ready; stops quietly at WouldBlock (the rest
+/// goes when the socket turns writable).
+pub fn flush_tls(s: &mut mio::net::TcpStream, conn: &mut Connection) -> io::Result<()> {
+    while conn.wants_write() {
+        match conn.write_tls(s) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+fn tls_error(e: rustls::Error) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, format!("TLS: {e}"))
+}
+
+/// Reads plaintext: straight from the socket, or through TLS (reading ciphertext
+/// until there is plaintext or the socket would block). Ok(0) is the end of the stream.
+pub fn read_plain(
+    s: &mut mio::net::TcpStream,
+    tls: Option<&mut Connection>,
+    buf: &mut [u8],
+) -> io::Result<usize> {
+    let Some(conn) = tls else { return s.read(buf) };
+    loop {
+        match conn.reader().read(buf) {
+            Ok(n) => return Ok(n),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
+            Err(e) => return Err(e),
+        }
+        match conn.read_tls(s) {
+            Ok(0) => return Ok(0),
+            Ok(_) => {
+                let processed = conn.process_new_packets();
+                // Send what the handshake (or an alert) needs, even on failure.
+                flush_tls(s, conn)?;
+                processed.map_err(tls_error)?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Hands plaintext to TLS and sends what it can; rustls keeps the rest.
+pub fn write_plain(
+    s: &mut mio::net::TcpStream,
+    conn: &mut Connection,
+    data: &[u8],
+) -> io::Result<()> {
+    conn.writer().write_all(data)?;
+    flush_tls(s, conn)
+}
+
+/// One step of a client handshake: Ok(true) when done, Ok(false) to wait for input.
+pub fn handshake_step(s: &mut mio::net::TcpStream, conn: &mut Connection) -> io::Result<bool> {
+    loop {
+        flush_tls(s, conn)?;
+        if !conn.is_handshaking() {
+            return Ok(true);
+        }
+        match conn.read_tls(s) {
+            Ok(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::ConnectionReset,
+                    "connection closed during the TLS handshake",
+                ))
+            }
+            Ok(_) => {
+                let processed = conn.process_new_packets();
+                flush_tls(s, conn)?;
+                processed.map_err(tls_error)?;
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+            Err(e) => return Err(e),
+        }
+    }
+}

@@ -1,0 +1,103 @@
+local tls = require('tls')
+local https = require('https')
+local hserver = require('http.server')
+local timer = require('timer')
+
+local F = module.dir .. "/../fixtures/tls/"
+local CA = io.open(F .. "ca.pem"):read("*a")
+
+require('tap')(function(test)
+  test("tls server and client: echo, SNI default, peer certificate", function(expect)
+    local server
+    server = tls.createServer({ cert = F .. "localhost.pem", key = F .. "localhost.key" }, expect(function(socket)
+      assert(socket.encrypted)
+      socket:on('data', function(d) socket:write("echo:" .. d) end)
+      socket:on('end', function() socket:finish() end)
+    end))
+    server:listen(0, "127.0.0.1", function()
+      local c
+      c = tls.connect({ host = "127.0.0.1", port = server:address().port, servername = "localhost", ca = CA },
+        expect(function()
+          assert(c.authorized and c:getPeerCertificate().raw)
+          assert(c:getTlsInfo().alpn == nil or c:getTlsInfo().alpn == "http/1.1")
+          c:write("ping")
+        end))
+      c:on('data', expect(function(d)
+        assert(d == "echo:ping", d)
+        c:finish()
+      end))
+      c:on('close', expect(function() server:close() end))
+    end)
+  end)
+
+  test("a client that does not trust the server fails, and the server goes on", function(expect)
+    local server = tls.createServer({ cert = F .. "localhost.pem", key = F .. "localhost.key" }, function(socket)
+      socket:finish("ok")
+    end)
+    server:listen(0, "127.0.0.1", function()
+      local port = server:address().port
+      -- example.com's certificate as the only CA: the chain does not verify.
+      local bad = tls.connect({ host = "127.0.0.1", port = port, servername = "localhost",
+        ca = io.open(F .. "example.com.pem"):read("*a") })
+      bad:on('error', expect(function(err)
+        assert(tostring(err):find("TLS") or err.code, tostring(err))
+        local good = tls.connect({ host = "127.0.0.1", port = port, servername = "localhost", ca = CA })
+        good:on('data', expect(function(d)
+          assert(d == "ok")
+          good:destroy()
+          server:close()
+        end))
+      end))
+    end)
+  end)
+
+  test("https server and client", function(expect)
+    local server = https.createServer({ cert = F .. "localhost.pem", key = F .. "localhost.key" }, function(req, res)
+      res:finish("secure " .. req.url)
+    end)
+    server:listen(0, "127.0.0.1", function()
+      https.get({ host = "127.0.0.1", port = server:address().port, path = "/x", servername = "localhost", ca = CA },
+        expect(function(res)
+          assert(res.statusCode == 200)
+          local body = {}
+          res:on('data', function(c) body[#body + 1] = c end)
+          res:on('end', expect(function()
+            assert(table.concat(body) == "secure /x", table.concat(body))
+            server:close()
+          end))
+        end))
+    end)
+  end)
+
+  test("http.server with ssl and SNI", function(expect)
+    local srv = assert(hserver.new({ port = 0, log_level = "error", ssl = {
+      default = { cert = F .. "localhost.pem", key = F .. "localhost.key" },
+      hosts = { ["example.com"] = { cert = F .. "example.com.pem", key = F .. "example.com.key" } },
+    } }, function(method, query) return "tls " .. query end))
+    timer.setImmediate(function() srv:serve() end)
+    timer.setTimeout(5, function()
+      local left = 2
+      for _, name in ipairs({ "localhost", "example.com" }) do
+        https.get({ host = "127.0.0.1", port = srv.port, path = "/" .. name, servername = name, ca = CA,
+          agent = false }, expect(function(res)
+          local info = res.socket._handle:tls_info()
+          local body = {}
+          res:on('data', function(c) body[#body + 1] = c end)
+          res:on('end', expect(function()
+            assert(table.concat(body) == "tls /" .. name)
+            left = left - 1
+            if left == 0 then srv:stop() end
+          end))
+          assert(info and info.protocol and info.peerCertificate, "a TLS session with a peer certificate")
+        end))
+      end
+    end)
+  end)
+
+  test("bad TLS configs name the file", function()
+    local srv, err = hserver.new({ ssl = { default = { cert = F .. "localhost.pem", key = F .. "example.com.key" } } })
+    assert(srv == nil and err:find("example.com.key", 1, true) and err:find("does not go with"), tostring(err))
+    local ok, e = pcall(tls.createServer, { cert = F .. "missing.pem", key = F .. "localhost.key" })
+    assert(not ok and e:find("missing.pem", 1, true), e)
+  end)
+end)
