@@ -40,7 +40,7 @@ local function request(options, onResponse)
   local opts = {}
   for k, v in pairs(options) do opts[k] = v end
   opts.port = opts.port or 443
-  local config, err = tls.clientConfig(opts.ca)
+  local config, err = tls.clientConfig(opts.ca, opts.rejectUnauthorized == false)
   if not config then error("https.request: " .. err, 2) end
   opts._tls = { config = config, servername = opts.servername or opts.hostname or opts.host or "localhost" }
   return http.ClientRequest:new(opts, onResponse)

@@ -12,8 +12,8 @@ tls: TLS servers and clients over net (rustls with the ring provider).
   c:on('data', p)
 
 `cert` and `key` are file paths or PEM text. Clients verify the server against `ca`
-(PEM text) or the system's CA bundle; verification cannot be turned off
-(rejectUnauthorized = false is refused). SNICallback is not supported: give `hosts`.
+(PEM text) or the system's CA bundle; rejectUnauthorized = false skips that (for
+development only). SNICallback is not supported: give `hosts`.
 Sockets are net.Sockets with `encrypted = true` and getPeerCertificate().
 ]]
 
@@ -36,13 +36,14 @@ end
 
 local clientConfigs = {}
 
--- A client config for `ca` (PEM text) or the system roots; cached.
-local function clientConfig(ca)
-  local key = ca or "(system)"
+-- A client config for `ca` (PEM text) or the system roots (or no verification at
+-- all when `insecure`); cached.
+local function clientConfig(ca, insecure)
+  local key = insecure and "(insecure)" or ca or "(system)"
   local config = clientConfigs[key]
   if not config then
     local err
-    config, err = native.tls_client_config(ca)
+    config, err = native.tls_client_config(ca, insecure or false)
     if not config then return nil, err end
     clientConfigs[key] = config
   end
@@ -95,12 +96,9 @@ local function connect(options, callback)
   if type(options) ~= "table" or type(options.port) ~= "number" then
     error("tls.connect: options must be a table with a port", 2)
   end
-  if options.rejectUnauthorized == false then
-    error("tls.connect: rejectUnauthorized = false is not supported; give `ca` instead", 2)
-  end
   local socket = decorate(net.Socket:new())
   if callback then socket:once('secureConnect', callback) end
-  local config, err = clientConfig(options.ca)
+  local config, err = clientConfig(options.ca, options.rejectUnauthorized == false)
   if not config then
     process.nextTick(function() socket:destroy(net.makeError("EINVAL: " .. err, "EINVAL")) end)
     return socket
@@ -110,7 +108,7 @@ local function connect(options, callback)
     local ok, herr, code = h:tls_client(config, options.servername or options.host or "localhost")
     if ok then ok, herr, code = uv.co_tls_handshake(h) end
     if not ok then return socket:destroy(net.makeError(herr, code)) end
-    socket.authorized = true
+    socket.authorized = options.rejectUnauthorized ~= false
     socket:emit('secureConnect')
   end)
   socket:connect(options.port, options.host)

@@ -113,9 +113,77 @@ pub fn server_config(lua: &Lua, spec: Table) -> Result<MultiValue> {
     }
 }
 
-/// `native.tls_client_config(ca_pem?)`: verification against `ca_pem` (PEM text) or the
-/// system's CA bundle.
-pub fn client_config(lua: &Lua, ca: Option<mlua::LuaString>) -> Result<MultiValue> {
+/// Accepts any server certificate (node's rejectUnauthorized = false): signatures are
+/// still checked, the chain and the name are not.
+#[derive(Debug)]
+struct AcceptAnyCert(Arc<CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AcceptAnyCert {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> std::result::Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// `native.tls_client_config(ca_pem?, insecure?)`: verification against `ca_pem` (PEM
+/// text) or the system's CA bundle; `insecure` skips verification.
+pub fn client_config(
+    lua: &Lua,
+    (ca, insecure): (Option<mlua::LuaString>, Option<bool>),
+) -> Result<MultiValue> {
+    if insecure == Some(true) {
+        let p = provider();
+        let config = match ClientConfig::builder_with_provider(p.clone())
+            .with_safe_default_protocol_versions()
+        {
+            Ok(b) => b
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AcceptAnyCert(p)))
+                .with_no_client_auth(),
+            Err(e) => return (Value::Nil, e.to_string()).into_lua_multi(lua),
+        };
+        return lua
+            .create_userdata(TlsClientConfig(Arc::new(config)))?
+            .into_lua_multi(lua);
+    }
     let mut roots = RootCertStore::empty();
     let pem: Vec<u8> = match ca {
         Some(s) => s.as_bytes().to_vec(),
