@@ -12,7 +12,9 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use mlua::{LightUserData, Lua, Result, Table, Value};
+use std::ffi::c_int;
+
+use mlua::{ffi, Lua, MultiValue, Result, Table, Value};
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 /// Blanks comments outside strings, keeping newlines so line numbers stay right.
@@ -56,89 +58,123 @@ pub fn strip_comments(text: &str) -> Cow<'_, str> {
     Cow::Owned(String::from_utf8(out).unwrap_or_default())
 }
 
-struct LuaSeed<'a> {
-    lua: &'a Lua,
-    object_mt: &'a Table,
+/// Pushes one decoded JSON value onto the Lua stack, straight through the C API:
+/// decoding is table-heavy, and mlua's safe setters cost several times more per value.
+/// serde_json's recursion limit (128 levels) bounds the stack we use.
+#[derive(Copy, Clone)]
+struct Push {
+    state: *mut ffi::lua_State,
+    /// Stack index of the metatable for empty objects.
+    object_mt: c_int,
 }
 
-impl<'de> DeserializeSeed<'de> for LuaSeed<'_> {
-    type Value = Value;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<Value, D::Error> {
+impl<'de> DeserializeSeed<'de> for Push {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
         d.deserialize_any(self)
     }
 }
 
-fn lua_err<E: serde::de::Error>(e: mlua::Error) -> E {
-    E::custom(e.to_string())
+impl Push {
+    fn room<E: serde::de::Error>(&self) -> std::result::Result<(), E> {
+        // SAFETY: a valid state (see `parse`).
+        if unsafe { ffi::lua_checkstack(self.state, 4) } == 0 {
+            return Err(E::custom("nesting too deep for the Lua stack"));
+        }
+        Ok(())
+    }
 }
 
-impl<'de> Visitor<'de> for LuaSeed<'_> {
-    type Value = Value;
+// SAFETY (all methods): `state` is the state `parse` runs in, inside `exec_raw`.
+impl<'de> Visitor<'de> for Push {
+    type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a JSON value")
     }
-    fn visit_bool<E>(self, v: bool) -> std::result::Result<Value, E> {
-        Ok(Value::Boolean(v))
+    fn visit_bool<E>(self, v: bool) -> std::result::Result<(), E> {
+        unsafe { ffi::lua_pushboolean(self.state, v as c_int) };
+        Ok(())
     }
-    fn visit_i64<E>(self, v: i64) -> std::result::Result<Value, E> {
-        Ok(Value::Number(v as f64))
+    fn visit_i64<E>(self, v: i64) -> std::result::Result<(), E> {
+        unsafe { ffi::lua_pushnumber(self.state, v as f64) };
+        Ok(())
     }
-    fn visit_u64<E>(self, v: u64) -> std::result::Result<Value, E> {
-        Ok(Value::Number(v as f64))
+    fn visit_u64<E>(self, v: u64) -> std::result::Result<(), E> {
+        unsafe { ffi::lua_pushnumber(self.state, v as f64) };
+        Ok(())
     }
-    fn visit_f64<E>(self, v: f64) -> std::result::Result<Value, E> {
-        Ok(Value::Number(v))
+    fn visit_f64<E>(self, v: f64) -> std::result::Result<(), E> {
+        unsafe { ffi::lua_pushnumber(self.state, v) };
+        Ok(())
     }
-    fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<Value, E> {
-        self.lua
-            .create_string(v)
-            .map(Value::String)
-            .map_err(lua_err)
+    fn visit_str<E>(self, v: &str) -> std::result::Result<(), E> {
+        unsafe { ffi::lua_pushlstring(self.state, v.as_ptr().cast(), v.len()) };
+        Ok(())
     }
-    fn visit_unit<E>(self) -> std::result::Result<Value, E> {
-        Ok(Value::LightUserData(LightUserData(std::ptr::null_mut())))
+    fn visit_unit<E>(self) -> std::result::Result<(), E> {
+        unsafe { ffi::lua_pushlightuserdata(self.state, std::ptr::null_mut()) };
+        Ok(())
     }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Value, A::Error> {
-        let t = self.lua.create_table().map_err(lua_err)?;
-        let mut i = 1;
-        while let Some(v) = seq.next_element_seed(LuaSeed {
-            lua: self.lua,
-            object_mt: self.object_mt,
-        })? {
-            t.raw_set(i, v).map_err(lua_err)?;
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<(), A::Error> {
+        self.room()?;
+        unsafe { ffi::lua_createtable(self.state, 0, 0) };
+        let t = unsafe { ffi::lua_gettop(self.state) };
+        let mut i: ffi::lua_Integer = 1;
+        while seq.next_element_seed(self)?.is_some() {
+            unsafe { ffi::lua_rawseti(self.state, t, i) };
             i += 1;
         }
-        Ok(Value::Table(t))
+        Ok(())
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Value, A::Error> {
-        let t = self.lua.create_table().map_err(lua_err)?;
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<(), A::Error> {
+        self.room()?;
+        unsafe { ffi::lua_createtable(self.state, 0, 0) };
+        let t = unsafe { ffi::lua_gettop(self.state) };
         let mut empty = true;
-        while let Some(k) = map.next_key::<Cow<'de, str>>()? {
-            let v = map.next_value_seed(LuaSeed {
-                lua: self.lua,
-                object_mt: self.object_mt,
-            })?;
-            t.raw_set(k.as_ref(), v).map_err(lua_err)?;
+        while map.next_key_seed(self)?.is_some() {
+            map.next_value_seed(self)?;
+            unsafe { ffi::lua_rawset(self.state, t) };
             empty = false;
         }
         if empty {
-            t.set_metatable(Some(self.object_mt.clone()))
-                .map_err(lua_err)?;
+            unsafe {
+                ffi::lua_pushvalue(self.state, self.object_mt);
+                ffi::lua_setmetatable(self.state, t);
+            }
         }
-        Ok(Value::Table(t))
+        Ok(())
     }
 }
 
 /// `json.parse(text)`: the value, or `nil, "message at line L column C"`.
-pub fn parse(lua: &Lua, text: &str, object_mt: &Table) -> Result<(Value, Option<String>)> {
+pub fn parse(lua: &Lua, text: &str, object_mt: &Table) -> Result<MultiValue> {
     let text = strip_comments(text);
-    let mut de = serde_json::Deserializer::from_str(&text);
-    let res = LuaSeed { lua, object_mt }
-        .deserialize(&mut de)
-        .and_then(|v| de.end().map(|()| v));
-    match res {
-        Ok(v) => Ok((v, None)),
-        Err(e) => Ok((Value::Nil, Some(e.to_string()))),
+    // SAFETY: the closure only pushes plain values onto the state it is given, which
+    // exec_raw runs protected; on failure it restores the stack before pushing
+    // nil, message.
+    unsafe {
+        lua.exec_raw(object_mt, |state| {
+            let base = ffi::lua_gettop(state); // the object metatable is at `base`
+            let mut de = serde_json::Deserializer::from_str(&text);
+            let res = Push {
+                state,
+                object_mt: base,
+            }
+            .deserialize(&mut de)
+            .and_then(|()| de.end());
+            match res {
+                Ok(()) => {
+                    // Leave only the value: drop the metatable argument below it.
+                    ffi::lua_remove(state, base);
+                }
+                Err(e) => {
+                    ffi::lua_settop(state, base - 1);
+                    ffi::lua_pushnil(state);
+                    let msg = e.to_string();
+                    ffi::lua_pushlstring(state, msg.as_ptr().cast(), msg.len());
+                }
+            }
+        })
     }
 }
 
