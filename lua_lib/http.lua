@@ -33,7 +33,6 @@ local net = require('net')
 local stream = require('stream')
 local Emitter = require('core').Emitter
 
-local WAIT = native.WAIT
 local yield, running = coroutine.yield, coroutine.running
 local concat, tostring, type, pairs, setmetatable = table.concat, tostring, type, pairs, setmetatable
 local find, sub = string.find, string.sub
@@ -453,10 +452,8 @@ function Server:_onConnection(handle)
         waiting[socket] = self._now
         idle[socket] = dec:idle()
       end
-      local ok, err = handle:try_read_into(dec)
-      if ok == WAIT then
-        yield()
-      elseif ok == nil then
+      local ok, err = uv.co_read_into(handle, dec)
+      if ok == nil then
         if err or dec:idle() then break end
         dec:eof() -- next() reports whether the input ended mid-message
       end
@@ -670,10 +667,8 @@ function ClientRequest:_readResponse(socket)
     local ev, a, b = dec:next()
     if ev == nil then
       if not handle or socket.destroyed then break end
-      local ok, err, code = handle:try_read_into(dec)
-      if ok == WAIT then
-        yield()
-      elseif ok == nil then
+      local ok, err, code = uv.co_read_into(handle, dec)
+      if ok == nil then
         if err then
           self:_fail(net.makeError(err, code))
           return

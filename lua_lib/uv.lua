@@ -98,10 +98,10 @@ local function running()
 end
 
 -- For calls that can simply be retried (read, accept): a stray wake-up just retries.
-local function retry(handle, method)
+local function retry(handle, method, arg)
   running()
   while true do
-    local a, b, c = handle[method](handle)
+    local a, b, c = handle[method](handle, arg)
     if a ~= WAIT then return a, b, c end
     yield()
   end
@@ -125,6 +125,8 @@ end
 
 -- Next chunk of data, nil at EOF, or nil, err, code.
 function uv.co_read(handle) return retry(handle, "try_read") end
+-- Reads into an HTTP decoder (native.http_decoder): true, nil at EOF, or nil, err, code.
+function uv.co_read_into(handle, decoder) return retry(handle, "try_read_into", decoder) end
 -- Next accepted connection (a new tcp handle).
 function uv.co_accept(server) return retry(server, "try_accept") end
 function uv.co_connect(handle, host, port) return complete(handle, "connect", host, port) end

@@ -29,7 +29,6 @@ local Object = require('core').Object
 local httpDate = require('http').date
 local STATUS_CODES = require('http').STATUS_CODES
 
-local WAIT = native.WAIT
 local yield, running = coroutine.yield, coroutine.running
 local concat, lower, find, sub, format = table.concat, string.lower, string.find, string.sub, string.format
 
@@ -237,10 +236,8 @@ local function nextEvent(client)
   while true do
     local ev, a, b = dec:next()
     if ev ~= nil then return ev, a, b end
-    local ok, err = handle:try_read_into(dec)
-    if ok == WAIT then
-      yield()
-    elseif ok == nil then
+    local ok, err = uv.co_read_into(handle, dec)
+    if ok == nil then
       if err then return nil, client.timedOut and "timeout" or err end
       if dec:idle() then return nil, "closed" end
       dec:eof()
