@@ -133,5 +133,4 @@ return {
   uncaught = function(message) uncaught(message, message) end,
   main = main,
   finish = finish,
-  exit = exit,
 }

@@ -58,7 +58,6 @@ pub fn add_methods<M: UserDataMethods<LuvHandle>>(methods: &mut M) {
             })?;
             let mut st = this.state.borrow_mut();
             let t = timer(&mut st, this, "timer_start")?;
-            t.timeout = timeout;
             t.repeat = repeat;
             t.waker = Some(waker);
             st.arm_timer(this.id, timeout);

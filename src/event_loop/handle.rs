@@ -60,14 +60,11 @@ impl Kind {
 
 #[derive(Default)]
 pub struct Timer {
-    pub timeout: u64,
     pub repeat: u64,
     /// The wheel entry while armed. Its sequence number tells a firing that belongs to
     /// this arming from one left over from before a stop/start in the same batch.
     pub entry: Option<(EntryKey, u64)>,
     pub waker: Option<Waker>,
-    /// A one-shot internal timer (timer.sleep) that frees itself after firing.
-    pub oneshot: bool,
 }
 
 /// The states of a TCP handle, as in libuv: made, bound, then listening or connected.
