@@ -414,21 +414,23 @@ local function logHandlerError(err)
   io.stderr:write("Error in HTTP request handler:\n", tostring(err), "\n")
 end
 
--- Closes a connection once its queued writes are out (shutdown, then close).
+-- Closes a connection once its queued writes are out.
 local function closeConnection(socket)
   if socket.destroyed then return end
   socket.destroyed = true
-  local handle = socket._handle
-  if not handle or handle:is_closing() then return end
-  if not handle:shutdown(function() handle:close() end) then
-    handle:close() -- not connected any more (reset by the peer)
-  end
+  if socket._handle then uv.close_after_flush(socket._handle) end
+end
+
+-- A complete plain-text error response that closes the connection (http.server uses
+-- it too).
+local function errorResponse(status)
+  local text = STATUS_CODES[status] or "Error"
+  return "HTTP/1.1 " .. status .. " " .. text .. "\r\nContent-Type: text/plain\r\nContent-Length: "
+    .. (#text + 1) .. "\r\nConnection: close\r\nDate: " .. httpDate() .. "\r\n\r\n" .. text .. "\n"
 end
 
 local function sendError(socket, status)
-  local body = STATUS_CODES[status] or "Error"
-  socket._handle:queue_write("HTTP/1.1 " .. status .. " " .. body .. "\r\nContent-Type: text/plain\r\nContent-Length: "
-    .. (#body + 1) .. "\r\nConnection: close\r\nDate: " .. httpDate() .. "\r\n\r\n" .. body .. "\n")
+  socket._handle:queue_write(errorResponse(status))
 end
 
 -- Serves one connection, request after request, in its own coroutine.
@@ -763,11 +765,16 @@ local function request(options, onResponse)
   return ClientRequest:new(options, onResponse)
 end
 
-local function get(options, onResponse)
-  local req = request(options, onResponse)
-  req:finish()
-  return req
+-- `get` for a `request` function: the request, already finished (https reuses it).
+local function getter(requestFn)
+  return function(options, onResponse)
+    local req = requestFn(options, onResponse)
+    req:finish()
+    return req
+  end
 end
+
+local get = getter(request)
 
 return {
   createServer = createServer,
@@ -782,4 +789,6 @@ return {
   globalAgent = globalAgent,
   STATUS_CODES = STATUS_CODES,
   date = httpDate,
+  errorResponse = errorResponse,
+  getter = getter,
 }

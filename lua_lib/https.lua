@@ -46,11 +46,7 @@ local function request(options, onResponse)
   return http.ClientRequest:new(opts, onResponse)
 end
 
-local function get(options, onResponse)
-  local req = request(options, onResponse)
-  req:finish()
-  return req
-end
+local get = http.getter(request)
 
 return {
   Server = Server,

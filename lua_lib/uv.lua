@@ -137,6 +137,13 @@ function uv.co_shutdown(handle) return complete(handle, "shutdown") end
 -- Completes a TLS handshake on a handle switched to TLS (tls_server / tls_client).
 function uv.co_tls_handshake(handle) return retry(handle, "tls_handshake") end
 
+-- Closes a stream once its queued writes are out: shutdown, then close (at once if
+-- the peer is gone already). Harmless on a handle that is closing.
+function uv.close_after_flush(handle)
+  if handle:is_closing() then return end
+  if not handle:shutdown(function() handle:close() end) then handle:close() end
+end
+
 -- Suspends the running coroutine for `ms` milliseconds.
 function uv.sleep(ms)
   local co = running()

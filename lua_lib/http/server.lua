@@ -27,6 +27,7 @@ local native = require('_native')
 local zlib = require('zlib')
 local Object = require('core').Object
 local httpDate = require('http').date
+local errorResponse = require('http').errorResponse
 local STATUS_CODES = require('http').STATUS_CODES
 
 local yield, running = coroutine.yield, coroutine.running
@@ -151,9 +152,7 @@ end
 function Client:close()
   if self.closed then return end
   self.closed = true
-  local h = self.handle
-  if h:is_closing() then return end
-  if not h:shutdown(function() h:close() end) then h:close() end
+  uv.close_after_flush(self.handle)
 end
 
 -- Server ---------------------------------------------------------------------------
@@ -249,10 +248,12 @@ local function nextEvent(client)
   end
 end
 
-local function errorResponse(status)
-  local text = STATUS_CODES[status] or "Error"
-  return "HTTP/1.1 " .. status .. " " .. text .. "\r\nContent-Type: text/plain\r\nContent-Length: " .. (#text + 1)
-    .. "\r\nConnection: close\r\nDate: " .. httpDate() .. "\r\n\r\n" .. text .. "\n"
+-- Answers bad input (the decoder's status) and ends the connection.
+local function reject(server, client, client_ip, status, why)
+  client.deadline = nil
+  client:write(errorResponse(status))
+  server.logger:info(format("%s bad request: %d %s", client_ip, status, tostring(why)))
+  return "close"
 end
 
 -- Reads one request, calls the handler, writes the response.
@@ -281,10 +282,7 @@ function Server:process_request(client, client_ip, count, redis_module)
     return nil, head
   end
   if ev == EV_ERROR then
-    client.deadline = nil
-    client:write(errorResponse(head))
-    self.logger:info(format("%s bad request: %d %s", client_ip, head, tostring(complete)))
-    return "close"
+    return reject(self, client, client_ip, head, complete)
   end
 
   -- The body, whole.
@@ -299,10 +297,7 @@ function Server:process_request(client, client_ip, count, redis_module)
       elseif bev == EV_END then
         break
       elseif bev == EV_ERROR then
-        client.deadline = nil
-        client:write(errorResponse(chunk))
-        self.logger:info(format("%s bad request body: %d %s", client_ip, chunk, tostring(why)))
-        return "close"
+        return reject(self, client, client_ip, chunk, why)
       else
         client.deadline = nil
         return nil, chunk
@@ -444,7 +439,7 @@ function Server:_serveConnection(handle)
   local cfg = self.cfg
   if self._active >= cfg.connection_limit then
     handle:queue_write(errorResponse(503))
-    if not handle:shutdown(function() handle:close() end) then handle:close() end
+    uv.close_after_flush(handle)
     self.logger:warn("connection limit reached: answered 503")
     return
   end
