@@ -42,7 +42,7 @@ TARGETS = [
     ("seed", "peak RSS", "<= 3.0 MB"),
     ("startup", "wall time", "<= 5 ms"),
     ("idle-conns", "RSS per connection", "<= 3 KB"),
-    ("timers", "1M timers", "<= 0.5 s"),
+    ("timers", "1M timers, CPU time", "<= 0.5 s"),
     ("tls", "req/s vs node", ">= 2x"),
 ]
 
@@ -329,9 +329,11 @@ def case_timers(quick, progress):
         rows[name] = []
         for i in range(3):
             progress(f"{name} run {i + 1}/3")
-            out = run(["/usr/bin/time", "-f", "%M"] + cmd)
+            out = run(["/usr/bin/time", "-f", "%M %U %S"] + cmd)
             kv = parse_kv(out.stdout)
-            kv["peak_rss_kb"] = int(out.stderr.strip().splitlines()[-1])
+            rss, user, system = out.stderr.strip().splitlines()[-1].split()
+            kv["peak_rss_kb"] = int(rss)
+            kv["cpu_ms"] = (float(user) + float(system)) * 1000
             rows[name].append(kv)
     return {f"{n} timers, random delays up to 1 s": rows}
 
@@ -403,6 +405,7 @@ COLUMNS = [
     ("wall_ms", "wall", " ms", 2),
     ("total_ms", "total", " ms", 1),
     ("schedule_ms", "schedule", " ms", 1),
+    ("cpu_ms", "CPU", " ms", 0),
     ("per_conn_bytes", "RSS/conn", " B", 0),
 ]
 
@@ -424,7 +427,7 @@ def table_md(title, rows):
         out.append(f"| {peer} | " + " | ".join(cells) + " |")
     ratios = []
     for key, label in (("rps", "req/s"), ("cpu_us", "CPU/req"), ("peak_rss_kb", "peak RSS"),
-                       ("total_ms", "time"), ("wall_ms", "wall time")):
+                       ("total_ms", "time"), ("cpu_ms", "CPU"), ("wall_ms", "wall time")):
         for other in ("node", "limit", "luajit+luv", "luajit+cjson", "luajit"):
             r = ratio(rows, "stardust", other, key)
             if r:
@@ -502,7 +505,7 @@ def targets_md(results):
                     b = rows["stardust"][0]["per_conn_bytes"]
                     measured, met = f"{b / 1024:.2f} KB", b <= 3 * 1024
                 elif case == "timers":
-                    t = spread([x["total_ms"] for x in rows["stardust"]])[1]
+                    t = spread([x["cpu_ms"] for x in rows["stardust"]])[1]
                     n = next(iter(results[case]))
                     measured = f"{t / 1000:.2f} s ({n.split()[0]} timers)"
                     met = t <= 500 if n.startswith("1000000") else "n/a (quick)"
@@ -550,6 +553,10 @@ def main():
           "time per request (from /proc/<pid>/stat, utime+stime over the run, divided by "
           "the completed requests) is the fairest comparison. Figures are median (min–max) "
           "over the runs; ratios are computed run by run.", "",
+          "The timers case's delays run up to 1 s, so its wall time cannot be under 1 s: "
+          "its target applies to the process's CPU time (user+system), the work of "
+          "scheduling and firing the timers. Wall time and scheduling time are shown beside "
+          "it.", "",
           "## Targets", "", targets_md(results), ""]
     for name, tables in results.items():
         md += [f"## {name}", ""]

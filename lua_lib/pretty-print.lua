@@ -76,8 +76,12 @@ end
 -- then prints on one line or several.
 local function render(value, seen, depth)
   local t = type(value)
+  local mt = t == "table" and getmetatable(value)
   if t == "string" then
     return quote(value)
+  elseif mt and type(mt) == "table" and rawget(mt, "__tostring") then
+    -- An object that names itself (a Timeout, an Error) prints as its name, as luvit.
+    return colorize("userdata", tostring(value))
   elseif t == "table" and not seen[value] then
     seen[value] = true
     local items = {}

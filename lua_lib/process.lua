@@ -91,6 +91,8 @@ function process.nextTick(fn, ...)
   if type(fn) ~= "function" then
     error("process.nextTick: argument #1 must be a function, got " .. type(fn), 2)
   end
+  -- Tells batch runners (the timer lists) to let the loop run ticks between callbacks.
+  native.ticks_queued = true
   if select("#", ...) == 0 then
     native.next_tick(fn)
   else

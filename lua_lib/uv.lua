@@ -77,10 +77,14 @@ local methods = {
 
 for name, method in pairs(methods) do
   uv[name] = function(handle, ...)
-    if type(handle) ~= "userdata" then
-      error("uv." .. name .. ": argument #1 must be a handle, got " .. type(handle), 2)
+    -- Handles are userdata; timer.setTimeout's Timeout objects (tables) answer the
+    -- handle methods that make sense for them.
+    local kind = type(handle)
+    local fn = (kind == "userdata" or kind == "table") and handle[method]
+    if not fn then
+      error("uv." .. name .. ": argument #1 must be a handle, got " .. kind, 2)
     end
-    return handle[method](handle, ...)
+    return fn(handle, ...)
   end
 end
 
@@ -97,13 +101,32 @@ local function running()
   return co
 end
 
+-- A batch runner (the timer lists) calls many callbacks inline in one coroutine. If one
+-- of them suspends here, the rest of the batch must not wait for it: the runner
+-- registers a hand-off with uv.on_suspend(co, fn), and the first suspension of co calls
+-- fn (which queues the rest of the batch elsewhere) before yielding.
+local handoffs = setmetatable({}, { __mode = "k" })
+
+function uv.on_suspend(co, fn)
+  handoffs[co] = fn
+end
+
+local function suspend(co)
+  local handoff = handoffs[co]
+  if handoff then
+    handoffs[co] = nil
+    handoff()
+  end
+  return yield()
+end
+
 -- For calls that can simply be retried (read, accept): a stray wake-up just retries.
 local function retry(handle, method, arg)
-  running()
+  local co = running()
   while true do
     local a, b, c = handle[method](handle, arg)
     if a ~= WAIT then return a, b, c end
-    yield()
+    suspend(co)
   end
 end
 
@@ -116,7 +139,7 @@ local function complete(handle, method, ...)
   args[n + 1] = co
   local ok, err, code = handle[method](handle, unpack(args, 1, n + 1))
   if ok == WAIT then
-    err, code = yield()
+    err, code = suspend(co)
     if err then return nil, err, code end
     return true
   end
@@ -150,7 +173,7 @@ function uv.sleep(ms)
   local t = native.new_timer()
   t:start(ms, 0, co)
   -- The timer stays active until it fires, so a stray resume just waits again.
-  repeat yield() until not t:is_active()
+  repeat suspend(co) until not t:is_active()
   t:close()
 end
 

@@ -143,6 +143,18 @@ fn uncaught_error_in_a_timer_emits_exit_then_exits_255() {
 }
 
 #[test]
+fn an_error_in_one_timeout_does_not_drop_the_rest_of_its_list() {
+    let out = stardust(&[
+        "-e",
+        "process:on('uncaughtException', function(e) print('caught', e) end) \
+         setTimeout(5, function() error('boom', 0) end) \
+         setTimeout(5, function() print('second') end)",
+    ]);
+    assert_eq!(stdout(&out), "caught\tboom\nsecond\n", "{}", stderr(&out));
+    assert!(out.status.success());
+}
+
+#[test]
 fn process_exit_and_exit_code() {
     let o = stardust(&["tests/fixtures/exit-code.lua", "exit"]);
     assert_eq!(o.status.code(), Some(3));
@@ -202,10 +214,10 @@ fn piped_repl_keeps_the_loop_running() {
         &[],
         Some("setTimeout(20, function() print('fired') end)\nprint('typed')\n"),
     );
-    // The first line's value (the timer handle) is printed, then the timer fires
-    // after the second line ran.
+    // The first line's value (the Timeout) is printed, then the timer fires after the
+    // second line ran.
     let s = stdout(&o);
-    assert!(s.starts_with("uv_timer_t: "), "{s}");
+    assert!(s.starts_with("Timeout (20 ms)\n"), "{s}");
     assert!(s.ends_with("\ntyped\nfired\n"), "{s}");
     assert_eq!(o.status.code(), Some(0));
 }

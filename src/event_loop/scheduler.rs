@@ -8,6 +8,11 @@
 //! Each pooled coroutine runs the Lua `trampoline` (lua_lib/init.lua): it calls the
 //! callback under `xpcall`, reports an uncaught error with its traceback, and returns
 //! the DONE marker, which is how the loop knows the coroutine may be reused.
+//!
+//! A coroutine that runs many callbacks in a row (the timer lists in lua_lib/timer.lua)
+//! yields the TICK marker between two of them when `process.nextTick` work is queued:
+//! the loop runs that work and resumes it at once, so ticks still run after every
+//! callback, as in node.
 
 use mlua::thread::ThreadStatus;
 use mlua::{Function, LightUserData, MultiValue, Result, Thread, Value};
@@ -19,6 +24,8 @@ use super::{EventLoop, Task};
 static DONE_TAG: u8 = 0;
 /// The WAIT marker a binding returns when the caller must yield until woken.
 static WAIT_TAG: u8 = 0;
+/// The TICK marker: "run the nextTick queue, then resume me".
+static TICK_TAG: u8 = 0;
 
 pub fn done_marker() -> LightUserData {
     LightUserData(&DONE_TAG as *const u8 as *mut _)
@@ -26,6 +33,10 @@ pub fn done_marker() -> LightUserData {
 
 pub fn wait_marker() -> LightUserData {
     LightUserData(&WAIT_TAG as *const u8 as *mut _)
+}
+
+pub fn tick_marker() -> LightUserData {
+    LightUserData(&TICK_TAG as *const u8 as *mut _)
 }
 
 /// How many finished coroutines to keep for reuse.
@@ -44,14 +55,18 @@ impl EventLoop {
     /// sends the writes it queued (one syscall per socket for the whole task).
     pub fn run_task(&self, task: Task) -> Result<()> {
         self.run_one(task)?;
+        self.run_ticks()?;
+        self.flush_dirty()
+    }
+
+    fn run_ticks(&self) -> Result<()> {
         loop {
             let tick = self.state.borrow_mut().ticks.pop_front();
             match tick {
                 Some(t) => self.run_one(t)?,
-                None => break,
+                None => return Ok(()),
             }
         }
-        self.flush_dirty()
     }
 
     fn flush_dirty(&self) -> Result<()> {
@@ -111,7 +126,12 @@ impl EventLoop {
         if self.state.borrow().trace {
             eprintln!("[loop] resume coroutine {:p}", thread.to_pointer());
         }
-        match thread.resume::<Value>(args) {
+        let mut result = thread.resume::<Value>(args);
+        while matches!(result, Ok(Value::LightUserData(p)) if p == tick_marker()) {
+            self.run_ticks()?;
+            result = thread.resume::<Value>(());
+        }
+        match result {
             Ok(Value::LightUserData(p)) if p == done_marker() => {
                 if thread.status() == ThreadStatus::Finished {
                     let mut st = self.state.borrow_mut();

@@ -117,6 +117,63 @@ require('tap')(function(test)
     assert(t:is_closing())
   end)
 
+  test("a callback that sleeps does not hold back the rest of its list", function(expect)
+    local start = uv.hrtime()
+    local second
+    timer.setTimeout(5, expect(function()
+      timer.sleep(60)
+      assert(second, "the second timeout fired while the first slept")
+    end))
+    timer.setTimeout(5, expect(function()
+      second = (uv.hrtime() - start) / 1e6
+      assert(second < 50, "second fired after " .. second .. " ms")
+    end))
+  end)
+
+  test("process.nextTick work runs between two timeouts of one list", function(expect)
+    local order = {}
+    timer.setTimeout(5, function()
+      order[#order + 1] = "a"
+      process.nextTick(function() order[#order + 1] = "tick" end)
+    end)
+    timer.setTimeout(5, function() order[#order + 1] = "b" end)
+    timer.setTimeout(20, expect(function()
+      assert(table.concat(order, ",") == "a,tick,b", table.concat(order, ","))
+    end))
+  end)
+
+  test("a cleared timeout is inactive and does not keep the loop alive", function()
+    local t = timer.setTimeout(100000, function() error("must not fire") end)
+    assert(t:is_active() and uv.is_active(t))
+    timer.clearTimeout(t)
+    assert(not t:is_active() and t:is_closing())
+    timer.clearTimeout(t)
+    -- (if its list's timer were still armed, this suite would wait 100 s to end)
+  end)
+
+  test("a busy list keeps order and clearTimeout keeps working as it compacts", function(expect)
+    local fired, handles, n = {}, {}, 0
+    local interval
+    interval = timer.setInterval(1, function()
+      n = n + 1
+      local id = n
+      handles[id] = timer.setTimeout(15, function() fired[#fired + 1] = id end)
+      if id % 3 == 0 then timer.clearTimeout(handles[id - 1]) end
+      if id == 300 then
+        timer.clearInterval(interval)
+        timer.setTimeout(60, expect(function()
+          local last = 0
+          for _, v in ipairs(fired) do
+            assert(v > last, "in order")
+            assert(v % 3 ~= 2, "cleared timeout " .. v .. " fired")
+            last = v
+          end
+          assert(#fired == 200, "fired " .. #fired)
+        end))
+      end
+    end)
+  end)
+
   test("a closed handle raises a clear error", function()
     local t = uv.new_timer()
     t:close()
