@@ -34,6 +34,7 @@ local stream = require('stream')
 local Emitter = require('core').Emitter
 
 local yield, running = coroutine.yield, coroutine.running
+local WAIT = native.WAIT
 local concat, tostring, type, pairs, setmetatable = table.concat, tostring, type, pairs, setmetatable
 local find, sub = string.find, string.sub
 local newReadableState = stream.newReadableState
@@ -433,17 +434,32 @@ local function sendError(socket, status)
   socket._handle:queue_write(errorResponse(status))
 end
 
--- Serves one connection, request after request, in its own coroutine.
+local serve
+
+-- A new connection. Its requests are served by `serve`, in the coroutine the loop gave
+-- this callback.
 function Server:_onConnection(handle)
   local socket = net.Socket:new({ handle = handle })
-  socket:pause() -- this coroutine reads; the Socket must not
-  self:emit('connection', socket)
+  if self:listenerCount('connection') > 0 then
+    socket:pause() -- this server reads; the Socket must not
+    self:emit('connection', socket)
+  end
   local dec = native.http_decoder("request", self.maxHeaderSize)
-  local me = running()
+  self:_startSweep()
+  local resume
+  resume = function() return serve(self, socket, dec, resume) end
+  return serve(self, socket, dec, resume)
+end
+
+-- Serves requests on a connection until it closes. Between requests (the keep-alive
+-- wait) it holds no coroutine: it registers `resume` for the socket's next bytes and
+-- returns, and the loop calls `resume` in a fresh coroutine when they come. An idle
+-- connection costs its socket, its decoder and that closure.
+function serve(self, socket, dec, resume)
+  local handle = socket._handle
   local waiting = self._waiting
   local idle = self._idle
   local req, res
-  self:_startSweep()
 
   while true do
     local ev, a, b = dec:next()
@@ -454,7 +470,13 @@ function Server:_onConnection(handle)
         waiting[socket] = self._now
         idle[socket] = dec:idle()
       end
-      local ok, err = uv.co_read_into(handle, dec)
+      local ok, err
+      if req == nil and dec:idle() then
+        ok, err = handle:try_read_into(dec, resume)
+        if ok == WAIT then return end
+      else
+        ok, err = uv.co_read_into(handle, dec)
+      end
       if ok == nil then
         if err or dec:idle() then break end
         dec:eof() -- next() reports whether the input ended mid-message
@@ -493,7 +515,7 @@ function Server:_onConnection(handle)
       req:push(nil)
       -- Answer in order: the next request waits until this response is done.
       while not res.finished and not socket.destroyed do
-        res._waiter = me
+        res._waiter = running()
         yield()
       end
       if not res._keepAlive or socket.destroyed then break end

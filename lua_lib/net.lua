@@ -23,7 +23,8 @@ error goes to its 'error' event, and is an uncaught error when nobody listens.
 local uv = require('uv')
 local native = require('_native')
 local core = require('core')
-local Duplex = require('stream').Duplex
+local stream = require('stream')
+local Duplex = stream.Duplex
 
 local Emitter, Error = core.Emitter, core.Error
 
@@ -53,30 +54,60 @@ end
 
 local Socket = Duplex:extend()
 
+-- A server may hold thousands of idle sockets, so a socket's own table holds only what
+-- differs from these defaults (read through the class) ...
+Socket.allowHalfOpen = false
+Socket.connecting = false
+Socket.destroyed = false
+Socket.bytesRead = 0
+Socket.bytesWritten = 0
+
+local function peer(self)
+  local h = rawget(self, "_handle")
+  local ok, addr = pcall(function() return h and h:getpeername() end)
+  if ok and addr then
+    rawset(self, "remoteAddress", addr.ip)
+    rawset(self, "remotePort", addr.port)
+    rawset(self, "remoteFamily", addr.family == "inet6" and "IPv6" or "IPv4")
+  end
+end
+
+-- ... and its stream state (two tables of a dozen fields) and peer address are made
+-- the first time something reads them.
+local lazy = {
+  _readableState = function(self)
+    local state = stream.newReadableState(nil)
+    rawset(self, "_readableState", state)
+    return state
+  end,
+  _writableState = function(self)
+    local state = stream.newWritableState(nil)
+    rawset(self, "_writableState", state)
+    return state
+  end,
+  remoteAddress = function(self) peer(self) return rawget(self, "remoteAddress") end,
+  remotePort = function(self) peer(self) return rawget(self, "remotePort") end,
+  remoteFamily = function(self) peer(self) return rawget(self, "remoteFamily") end,
+}
+
+Socket.meta.__index = function(self, key)
+  local make = lazy[key]
+  if make then return make(self) end
+  return Socket[key]
+end
+
 function Socket:initialize(options)
   options = options or {}
-  Duplex.initialize(self, options)
-  -- Node's default for sockets: when the peer ends, end our side too.
-  self.allowHalfOpen = options.allowHalfOpen == true
-  self.connecting = false
-  self.destroyed = false
-  self.bytesRead = 0
-  self.bytesWritten = 0
+  if options.allowHalfOpen == true then self.allowHalfOpen = true end
   if options.handle then
     self._handle = options.handle
-    self:_connected()
+    self._handle:nodelay(true)
   end
 end
 
 -- The handle is connected: set it up as node does.
 function Socket:_connected()
-  local h = self._handle
-  h:nodelay(true)
-  local peer = h:getpeername()
-  if peer then
-    self.remoteAddress, self.remotePort = peer.ip, peer.port
-    self.remoteFamily = peer.family == "inet6" and "IPv6" or "IPv4"
-  end
+  self._handle:nodelay(true)
 end
 
 function Socket:_onData(err, data, code)

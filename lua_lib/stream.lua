@@ -250,9 +250,9 @@ Readable.destroy = destroy
 
 local Writable = Emitter:extend()
 
-local function initWritable(self, options)
+local function newWritableState(options)
   options = options or {}
-  self._writableState = {
+  return {
     objectMode = options.objectMode or false,
     highWaterMark = options.highWaterMark or (options.objectMode and 16 or 16 * 1024),
     length = 0,
@@ -266,6 +266,11 @@ local function initWritable(self, options)
     finished = false,
     destroyed = false,
   }
+end
+
+local function initWritable(self, options)
+  self._writableState = newWritableState(options)
+  options = options or {}
   if options.write then self._write = options.write end
   if options.final then self._final = options.final end
   if options.destroy then self._destroy = options.destroy end
@@ -432,6 +437,7 @@ end
 
 return {
   newReadableState = newReadableState,
+  newWritableState = newWritableState,
   Readable = Readable,
   Writable = Writable,
   Duplex = Duplex,

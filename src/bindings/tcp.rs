@@ -284,17 +284,25 @@ pub fn add_methods<M: UserDataMethods<LuvHandle>>(methods: &mut M) {
         if is_tty {
             return super::tty::try_read(lua, &mut this.state.borrow_mut(), this);
         }
-        read_for_coroutine(lua, this, "try_read", |lua, bytes| {
+        read_for_coroutine(lua, this, "try_read", None, |lua, bytes| {
             lua.create_string(bytes)?.into_lua_multi(lua)
         })
     });
 
     // Like try_read, but the bytes go straight into an HTTP decoder's buffer. Returns
-    // true (bytes added), nil at EOF, WAIT, or nil, err, code.
+    // true (bytes added), nil at EOF, WAIT, or nil, err, code. With a callback, WAIT
+    // means the callback runs (in a coroutine of its own) once the socket is readable,
+    // instead of the caller being resumed: an idle keep-alive connection then holds no
+    // coroutine.
     methods.add_method(
         "try_read_into",
-        |lua, this, mut dec: mlua::UserDataRefMut<super::http::HttpDecoder>| {
-            read_for_coroutine(lua, this, "try_read_into", |lua, bytes| {
+        |lua,
+         this,
+         (mut dec, on_readable): (
+            mlua::UserDataRefMut<super::http::HttpDecoder>,
+            Option<mlua::Function>,
+        )| {
+            read_for_coroutine(lua, this, "try_read_into", on_readable, |lua, bytes| {
                 dec.0.feed(bytes);
                 true.into_lua_multi(lua)
             })
@@ -365,7 +373,9 @@ pub fn add_methods<M: UserDataMethods<LuvHandle>>(methods: &mut M) {
         match super::tls::handshake_step(s, conn) {
             Ok(true) => true.into_lua_multi(lua),
             Ok(false) => {
-                t.read_waiter = Some(lua.create_registry_value(lua.current_thread())?);
+                t.read_waiter = Some(Waker::Thread(
+                    lua.create_registry_value(lua.current_thread())?,
+                ));
                 st.refresh_tcp_active(this.id);
                 wait(lua)
             }
@@ -589,6 +599,7 @@ fn read_for_coroutine(
     lua: &Lua,
     this: &LuvHandle,
     method: &str,
+    on_readable: Option<mlua::Function>,
     deliver: impl FnOnce(&Lua, &[u8]) -> Result<MultiValue>,
 ) -> Result<MultiValue> {
     let mut st = this.state.borrow_mut();
@@ -634,7 +645,10 @@ fn read_for_coroutine(
     if let Some(n) = result {
         return deliver(lua, &read_buf[..n]);
     }
-    t.read_waiter = Some(lua.create_registry_value(lua.current_thread())?);
+    t.read_waiter = Some(match on_readable {
+        Some(f) => Waker::Callback(lua.create_registry_value(f)?),
+        None => Waker::Thread(lua.create_registry_value(lua.current_thread())?),
+    });
     st.refresh_tcp_active(this.id);
     wait(lua)
 }

@@ -85,7 +85,9 @@ pub struct Tcp {
     pub socket: Socket,
     pub connect_waker: Option<Waker>,
     pub read_cb: Option<LuaRef>,
-    pub read_waiter: Option<LuaRef>,
+    /// Who waits for the socket to turn readable: a blocking-style reader's coroutine,
+    /// or a callback (an idle HTTP connection).
+    pub read_waiter: Option<Waker>,
     pub listen_cb: Option<LuaRef>,
     pub accept_waiter: Option<LuaRef>,
     pub accepted: VecDeque<mio::net::TcpStream>,

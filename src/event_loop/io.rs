@@ -128,9 +128,9 @@ impl EventLoop {
                 _ => None,
             }
         };
-        if let Some(t) = waiter {
+        if let Some(w) = waiter {
             self.state.borrow_mut().refresh_tcp_active(id);
-            self.run_task(Task::Wake(Waker::Thread(t), MultiValue::new()))?;
+            self.run_task(Task::Wake(w, MultiValue::new()))?;
         }
         loop {
             let task = {

@@ -195,7 +195,7 @@ impl LoopState {
                 };
                 // Whoever waits on the handle hears ECANCELED, as libuv's reqs do.
                 cancelled.extend(tcp.connect_waker.take());
-                cancelled.extend(tcp.read_waiter.take().map(Waker::Thread));
+                cancelled.extend(tcp.read_waiter.take());
                 cancelled.extend(tcp.accept_waiter.take().map(Waker::Thread));
                 cancelled.extend(tcp.writes.drain(..).filter_map(|w| w.waker));
                 cancelled.extend(tcp.write_waiter.take().map(Waker::Thread));

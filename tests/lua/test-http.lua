@@ -265,6 +265,38 @@ require('tap')(function(test)
     end)
   end)
 
+  test("an idle keep-alive connection serves its next request, and close() ends it", function(expect)
+    local server = http.createServer(hello)
+    local connections = 0
+    server:on('connection', function() connections = connections + 1 end)
+    server:listen(0, "127.0.0.1", function()
+      local port = server:address().port
+      local got, responses = "", 0
+      local c
+      c = net.connect(port, "127.0.0.1", function()
+        c:write("GET /1 HTTP/1.1\r\nHost: x\r\n\r\n")
+      end)
+      c:on('data', function(chunk)
+        got = got .. chunk
+        local _, n = got:gsub("Hello world\n", "")
+        if n > responses then
+          responses = n
+          if n == 1 then
+            -- Idle for a while (the server holds no coroutine meanwhile), then again.
+            timer.setTimeout(30, function() c:write("GET /2 HTTP/1.1\r\nHost: x\r\n\r\n") end)
+          else
+            server:close()
+          end
+        end
+      end)
+      c:on('end', function() c:destroy() end)
+      c:on('close', expect(function()
+        assert(responses == 2, "responses: " .. responses)
+        assert(connections == 1, "connections: " .. connections)
+      end))
+    end)
+  end)
+
   test("HTTP/1.0 closes after the response", function(expect)
     serve(function(req, res)
       res:write("no length on 1.0: ")
