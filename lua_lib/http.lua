@@ -124,8 +124,27 @@ function IncomingMessage:new(head, socket)
     keepAlive = head.keepAlive,
     socket = socket,
     connection = socket,
-    _readableState = newReadableState(nil),
   }, self.meta)
+end
+
+-- The body's stream state is made on first use, so a request whose handler never
+-- reads its body costs none. A message whose body ended before that starts ended.
+IncomingMessage.meta.__index = function(self, key)
+  if key == "_readableState" then
+    local state = newReadableState(nil)
+    state.ended = rawget(self, "_bodyEnded") == true
+    rawset(self, "_readableState", state)
+    return state
+  end
+  return IncomingMessage[key]
+end
+
+function IncomingMessage:push(chunk)
+  if chunk == nil and rawget(self, "_readableState") == nil then
+    rawset(self, "_bodyEnded", true)
+    return false
+  end
+  return stream.Readable.push(self, chunk)
 end
 
 -- The body is pushed by the connection's coroutine as it arrives.

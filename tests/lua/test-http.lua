@@ -112,6 +112,37 @@ require('tap')(function(test)
     end)
   end)
 
+  test("a body read late still arrives, and a GET's 'end' still fires", function(expect)
+    serve(function(req, res)
+      -- Nobody touches the body until well after the request has ended.
+      timer.setTimeout(20, function()
+        local parts = {}
+        req:on('data', function(c) parts[#parts + 1] = c end)
+        req:on('end', function() res:finish(req.method .. ":" .. table.concat(parts)) end)
+      end)
+    end, function(port, server)
+      local pending = 2
+      local function done() pending = pending - 1 if pending == 0 then server:close() end end
+      local post = http.request({ host = "127.0.0.1", port = port, method = "POST", path = "/" }, expect(function(res)
+        local got = {}
+        res:on('data', function(c) got[#got + 1] = c end)
+        res:on('end', expect(function()
+          assert(table.concat(got) == "POST:late body", table.concat(got))
+          done()
+        end))
+      end))
+      post:finish("late body")
+      http.get({ host = "127.0.0.1", port = port, path = "/", agent = false }, expect(function(res)
+        local got = {}
+        res:on('data', function(c) got[#got + 1] = c end)
+        res:on('end', expect(function()
+          assert(table.concat(got) == "GET:", table.concat(got))
+          done()
+        end))
+      end))
+    end)
+  end)
+
   test("1 MiB POST echo", function(expect)
     local size = 1024 * 1024
     serve(function(req, res)
