@@ -91,16 +91,35 @@ end
 -- One buffer for building heads, reused (heads are built one at a time).
 local parts = {}
 
+-- "HTTP/1.1 200 OK\r\n" and friends, made once per status code.
+local statusLines = setmetatable({}, { __index = function(lines, code)
+  local line = "HTTP/1.1 " .. code .. " " .. (STATUS_CODES[code] or "Unknown") .. "\r\n"
+  rawset(lines, code, line)
+  return line
+end })
+
+-- Small whole numbers (Content-Length above all) as strings, formatted once each.
+local smallNumbers = setmetatable({}, { __index = function(numbers, n)
+  local text = tostring(n)
+  if n >= 0 and n < 65536 and n % 1 == 0 then rawset(numbers, n, text) end
+  return text
+end })
+
+local function headerValue(value)
+  if type(value) == "number" then return smallNumbers[value] end
+  return tostring(value)
+end
+
 -- Appends "Name: value\r\n" lines (one per value when value is a list).
 local function appendHeader(parts, n, name, value)
   if type(value) == "table" then
     for i = 1, #value do
-      parts[n + 1], parts[n + 2], parts[n + 3], parts[n + 4] = name, ": ", tostring(value[i]), "\r\n"
+      parts[n + 1], parts[n + 2], parts[n + 3], parts[n + 4] = name, ": ", headerValue(value[i]), "\r\n"
       n = n + 4
     end
     return n
   end
-  parts[n + 1], parts[n + 2], parts[n + 3], parts[n + 4] = name, ": ", tostring(value), "\r\n"
+  parts[n + 1], parts[n + 2], parts[n + 3], parts[n + 4] = name, ": ", headerValue(value), "\r\n"
   return n + 4
 end
 
@@ -328,9 +347,13 @@ function ServerResponse:_head(length, body)
   self.headersSent = true
   local code = self.statusCode
   local hs = self._headers
-  parts[1], parts[2], parts[3], parts[4], parts[5] =
-    "HTTP/1.1 ", code, " ", self.statusMessage or STATUS_CODES[code] or "Unknown", "\r\n"
-  local n = 5
+  local message = self.statusMessage
+  if message then
+    parts[1] = "HTTP/1.1 " .. code .. " " .. message .. "\r\n"
+  else
+    parts[1] = statusLines[code]
+  end
+  local n = 1
   for l, value in pairs(hs) do
     n = appendHeader(parts, n, self._names[l], value)
   end

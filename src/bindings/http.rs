@@ -96,18 +96,26 @@ unsafe fn push_head(state: *mut ffi::lua_State, h: &Head) {
     let (headers, raw) = (ffi::lua_gettop(state) - 1, ffi::lua_gettop(state));
     let mut lower = Vec::with_capacity(32);
     for (i, (name, value)) in h.headers.iter().enumerate() {
+        // Each string is made once and copied on the stack (making one hashes it).
+        // Stack: name, value, then the lower-case key.
         ffi::lua_pushlstring(state, name.as_ptr().cast(), name.len());
+        ffi::lua_pushvalue(state, -1);
         ffi::lua_rawseti(state, raw, (2 * i + 1) as ffi::lua_Integer);
         ffi::lua_pushlstring(state, value.as_ptr().cast(), value.len());
+        ffi::lua_pushvalue(state, -1);
         ffi::lua_rawseti(state, raw, (2 * i + 2) as ffi::lua_Integer);
-
-        lower.clear();
-        lower.extend(name.bytes().map(|b| b.to_ascii_lowercase()));
-        ffi::lua_pushlstring(state, lower.as_ptr().cast(), lower.len());
+        if name.bytes().any(|b| b.is_ascii_uppercase()) {
+            lower.clear();
+            lower.extend(name.bytes().map(|b| b.to_ascii_lowercase()));
+            ffi::lua_pushlstring(state, lower.as_ptr().cast(), lower.len());
+        } else {
+            ffi::lua_pushvalue(state, -2);
+        }
         ffi::lua_pushvalue(state, -1);
         ffi::lua_rawget(state, headers);
         let existing = ffi::lua_type(state, -1);
-        if lower == b"set-cookie" {
+        let is_cookie = name.eq_ignore_ascii_case("set-cookie");
+        if is_cookie {
             if existing != ffi::LUA_TTABLE {
                 ffi::lua_pop(state, 1);
                 ffi::lua_createtable(state, 2, 0);
@@ -116,7 +124,7 @@ unsafe fn push_head(state: *mut ffi::lua_State, h: &Head) {
                 ffi::lua_rawset(state, headers);
             }
             let n = ffi::lua_objlen(state, -1);
-            ffi::lua_pushlstring(state, value.as_ptr().cast(), value.len());
+            ffi::lua_pushvalue(state, -3); // value
             ffi::lua_rawseti(state, -2, (n + 1) as ffi::lua_Integer);
             ffi::lua_pop(state, 2); // list, key
         } else if existing == ffi::LUA_TSTRING {
@@ -130,9 +138,10 @@ unsafe fn push_head(state: *mut ffi::lua_State, h: &Head) {
             ffi::lua_rawset(state, headers);
         } else {
             ffi::lua_pop(state, 1);
-            ffi::lua_pushlstring(state, value.as_ptr().cast(), value.len());
+            ffi::lua_pushvalue(state, -2); // value
             ffi::lua_rawset(state, headers);
         }
+        ffi::lua_pop(state, 2); // name, value
     }
     ffi::lua_setfield(state, -3, c"rawHeaders".as_ptr());
     ffi::lua_setfield(state, -2, c"headers".as_ptr());
