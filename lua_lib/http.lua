@@ -137,8 +137,7 @@ function IncomingMessage:new(head, socket)
     path = q and sub(url, 1, q - 1) or url,
     statusCode = head.statusCode,
     statusMessage = head.statusMessage,
-    headers = head.headers,
-    rawHeaders = head.rawHeaders,
+    _rawHead = head.rawHead,
     httpVersion = head.httpVersion,
     keepAlive = head.keepAlive,
     socket = socket,
@@ -146,15 +145,31 @@ function IncomingMessage:new(head, socket)
   }, self.meta)
 end
 
--- The body's stream state is made on first use, so a request whose handler never
--- reads its body costs none. A message whose body ended before that starts ended.
-IncomingMessage.meta.__index = function(self, key)
-  if key == "_readableState" then
+-- Made on first use, so a handler pays only for what it reads:
+-- - headers and rawHeaders, from the head's header lines (native.http_headers);
+-- - the body's stream state (a message whose body ended before that starts ended).
+local lazyMessage = {
+  headers = function(self)
+    local headers, raw = native.http_headers(rawget(self, "_rawHead") or "\r\n", true)
+    rawset(self, "headers", headers)
+    rawset(self, "rawHeaders", raw)
+    return headers
+  end,
+  rawHeaders = function(self)
+    local _ = self.headers
+    return rawget(self, "rawHeaders")
+  end,
+  _readableState = function(self)
     local state = newReadableState(nil)
     state.ended = rawget(self, "_bodyEnded") == true
     rawset(self, "_readableState", state)
     return state
-  end
+  end,
+}
+
+IncomingMessage.meta.__index = function(self, key)
+  local make = lazyMessage[key]
+  if make then return make(self) end
   return IncomingMessage[key]
 end
 

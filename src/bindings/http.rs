@@ -14,7 +14,7 @@ use std::ffi::{c_int, CStr};
 
 use mlua::{ffi, IntoLuaMulti, Lua, MultiValue, Result, UserData, UserDataMethods};
 
-use crate::http::decoder::{Decoder, Event, Head, Mode};
+use crate::http::decoder::{Decoder, Event, Mode};
 
 pub struct HttpDecoder(pub Decoder);
 
@@ -52,7 +52,9 @@ pub fn new_decoder(
 /// # Safety
 /// `state` must be a valid Lua state with room for a few more stack slots; called only
 /// from inside `Lua::exec_raw`, which runs it protected and checks the stack.
-unsafe fn push_head(state: *mut ffi::lua_State, h: &Head) {
+unsafe fn push_head(state: *mut ffi::lua_State, d: &Decoder) {
+    let h = d.head();
+    let text = |r: &std::ops::Range<usize>| d.slice(r.clone());
     unsafe fn set_str(state: *mut ffi::lua_State, key: &CStr, value: &[u8]) {
         ffi::lua_pushlstring(state, value.as_ptr().cast(), value.len());
         ffi::lua_setfield(state, -2, key.as_ptr());
@@ -63,12 +65,12 @@ unsafe fn push_head(state: *mut ffi::lua_State, h: &Head) {
     }
     ffi::lua_createtable(state, 0, 10);
     if h.status == 0 {
-        set_str(state, c"method", h.method.as_bytes());
-        set_str(state, c"url", h.url.as_bytes());
+        set_str(state, c"method", text(&h.method));
+        set_str(state, c"url", text(&h.url));
     } else {
         ffi::lua_pushinteger(state, h.status as ffi::lua_Integer);
         ffi::lua_setfield(state, -2, c"statusCode".as_ptr());
-        set_str(state, c"statusMessage", h.reason.as_bytes());
+        set_str(state, c"statusMessage", text(&h.reason));
     }
     set_str(
         state,
@@ -91,22 +93,64 @@ unsafe fn push_head(state: *mut ffi::lua_State, h: &Head) {
     }
     // headers: lower-case names; repeats joined with ", " as node does, except
     // set-cookie, which is a list. rawHeaders: name, value, name, value... as sent.
-    ffi::lua_createtable(state, 0, h.headers.len() as c_int); // headers
-    ffi::lua_createtable(state, (h.headers.len() * 2) as c_int, 0); // rawHeaders
-    let (headers, raw) = (ffi::lua_gettop(state) - 1, ffi::lua_gettop(state));
+    // The headers become tables only when someone asks (`http_headers`): most
+    // handlers never look at most requests' headers.
+    set_str(state, c"rawHead", text(&h.block));
+}
+
+/// `native.http_headers(block, raw)`: the header tables of a head's `rawHead` block:
+/// `headers` (lower-case names; a repeated header joined with ", ", except set-cookie,
+/// which is a list) and, if `raw`, `rawHeaders` (name, value, ... as sent).
+pub fn headers(
+    lua: &Lua,
+    (block, want_raw): (mlua::LuaString, Option<bool>),
+) -> Result<MultiValue> {
+    let bytes = block.as_bytes();
+    let mut parsed = [httparse::EMPTY_HEADER; crate::http::decoder::MAX_HEADERS];
+    let n = match httparse::parse_headers(&bytes, &mut parsed) {
+        Ok(httparse::Status::Complete((_, hs))) => hs.len(),
+        _ => {
+            return Err(mlua::Error::runtime(
+                "http_headers: not a header block from the decoder",
+            ))
+        }
+    };
+    let parsed = &parsed[..n];
+    let want_raw = want_raw.unwrap_or(false);
+    unsafe {
+        lua.exec_raw((), |state| {
+            ffi::lua_createtable(state, 0, n as c_int);
+            if want_raw {
+                ffi::lua_createtable(state, (n * 2) as c_int, 0);
+            }
+            push_headers(state, parsed, want_raw);
+        })
+    }
+}
+
+/// Fills the headers table (and the rawHeaders table above it, if `raw`).
+unsafe fn push_headers(state: *mut ffi::lua_State, parsed: &[httparse::Header], raw: bool) {
+    let top = ffi::lua_gettop(state);
+    let (headers, raw_index) = if raw { (top - 1, top) } else { (top, 0) };
     let mut lower = Vec::with_capacity(32);
-    for (i, (name, value)) in h.headers.iter().enumerate() {
+    for (i, h) in parsed.iter().enumerate() {
+        let name = h.name.as_bytes();
+        let value = crate::http::decoder::trim(h.value);
         // Each string is made once and copied on the stack (making one hashes it).
         // Stack: name, value, then the lower-case key.
         ffi::lua_pushlstring(state, name.as_ptr().cast(), name.len());
-        ffi::lua_pushvalue(state, -1);
-        ffi::lua_rawseti(state, raw, (2 * i + 1) as ffi::lua_Integer);
+        if raw {
+            ffi::lua_pushvalue(state, -1);
+            ffi::lua_rawseti(state, raw_index, (2 * i + 1) as ffi::lua_Integer);
+        }
         ffi::lua_pushlstring(state, value.as_ptr().cast(), value.len());
-        ffi::lua_pushvalue(state, -1);
-        ffi::lua_rawseti(state, raw, (2 * i + 2) as ffi::lua_Integer);
-        if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        if raw {
+            ffi::lua_pushvalue(state, -1);
+            ffi::lua_rawseti(state, raw_index, (2 * i + 2) as ffi::lua_Integer);
+        }
+        if name.iter().any(|b| b.is_ascii_uppercase()) {
             lower.clear();
-            lower.extend(name.bytes().map(|b| b.to_ascii_lowercase()));
+            lower.extend(name.iter().map(|b| b.to_ascii_lowercase()));
             ffi::lua_pushlstring(state, lower.as_ptr().cast(), lower.len());
         } else {
             ffi::lua_pushvalue(state, -2);
@@ -114,8 +158,7 @@ unsafe fn push_head(state: *mut ffi::lua_State, h: &Head) {
         ffi::lua_pushvalue(state, -1);
         ffi::lua_rawget(state, headers);
         let existing = ffi::lua_type(state, -1);
-        let is_cookie = name.eq_ignore_ascii_case("set-cookie");
-        if is_cookie {
+        if name.eq_ignore_ascii_case(b"set-cookie") {
             if existing != ffi::LUA_TTABLE {
                 ffi::lua_pop(state, 1);
                 ffi::lua_createtable(state, 2, 0);
@@ -143,8 +186,6 @@ unsafe fn push_head(state: *mut ffi::lua_State, h: &Head) {
         }
         ffi::lua_pop(state, 2); // name, value
     }
-    ffi::lua_setfield(state, -3, c"rawHeaders".as_ptr());
-    ffi::lua_setfield(state, -2, c"headers".as_ptr());
 }
 
 pub fn next_event(lua: &Lua, d: &mut Decoder) -> Result<MultiValue> {
@@ -163,7 +204,7 @@ pub fn next_event(lua: &Lua, d: &mut Decoder) -> Result<MultiValue> {
                 })
             }
         }
-        Event::Head(h) => {
+        Event::Head => {
             // A message with no body ends with its head: say so now (a third result,
             // true) and save the caller a call for the End event.
             let complete = d.at_empty_body();
@@ -175,7 +216,7 @@ pub fn next_event(lua: &Lua, d: &mut Decoder) -> Result<MultiValue> {
             unsafe {
                 lua.exec_raw((), |state| {
                     ffi::lua_pushinteger(state, 1);
-                    push_head(state, &h);
+                    push_head(state, d);
                     ffi::lua_pushboolean(state, complete as c_int);
                 })
             }

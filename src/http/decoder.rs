@@ -30,15 +30,20 @@ pub enum Mode {
     Response,
 }
 
-/// One parsed head. Header names are as sent; the Lua side lowercases them.
-#[derive(Debug, Default, PartialEq)]
+/// One parsed head. Its text fields are ranges of the decoder's buffer (read them with
+/// `Decoder::slice`), valid until the next `feed`: making a head allocates nothing.
+/// Header names are as sent; values are trimmed.
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct Head {
-    pub method: String,
-    pub url: String,
+    pub method: Range<usize>,
+    pub url: Range<usize>,
     pub status: u16,
-    pub reason: String,
+    pub reason: Range<usize>,
     pub version_minor: u8,
-    pub headers: Vec<(String, Vec<u8>)>,
+    pub headers: Vec<(Range<usize>, Range<usize>)>,
+    /// The header lines as sent, through the blank line that ends the head (so the
+    /// block parses again with `httparse::parse_headers`).
+    pub block: Range<usize>,
     pub keep_alive: bool,
     pub upgrade: bool,
     pub expect_continue: bool,
@@ -49,7 +54,8 @@ pub struct Head {
 
 #[derive(Debug, PartialEq)]
 pub enum Event {
-    Head(Box<Head>),
+    /// A head was parsed: read it with `Decoder::head`.
+    Head,
     /// A piece of body: a range of the decoder's buffer, valid until the next call.
     Body(Range<usize>),
     /// The message is complete.
@@ -74,7 +80,7 @@ enum State {
     Failed(u16, &'static str),
 }
 
-const MAX_HEADERS: usize = 100;
+pub const MAX_HEADERS: usize = 100;
 /// A chunk-size line (size plus extensions) longer than this is refused.
 const MAX_CHUNK_LINE: usize = 4096;
 
@@ -87,6 +93,8 @@ pub struct Decoder {
     /// rescanned from the start each time).
     scan: usize,
     state: State,
+    /// The last head parsed (reused, so its header list keeps its capacity).
+    head: Head,
     pub max_head: usize,
     pub max_body: u64,
     body_seen: u64,
@@ -103,6 +111,7 @@ impl Decoder {
             pos: 0,
             scan: 0,
             state: State::Head,
+            head: Head::default(),
             max_head: 8 * 1024,
             max_body: u64::MAX,
             body_seen: 0,
@@ -151,6 +160,11 @@ impl Decoder {
         &self.buf[r]
     }
 
+    /// The head the last `Event::Head` announced.
+    pub fn head(&self) -> &Head {
+        &self.head
+    }
+
     fn fail(&mut self, status: u16, why: &'static str) -> Event {
         self.state = State::Failed(status, why);
         Event::Error(status, why)
@@ -166,7 +180,7 @@ impl Decoder {
                 self.state = State::Head;
                 self.next()
             }
-            State::Head => self.head(),
+            State::Head => self.next_head(),
             State::Length(0) => self.end(),
             State::Length(left) => {
                 let avail = (self.buf.len() - self.pos) as u64;
@@ -249,7 +263,7 @@ impl Decoder {
     }
 
     /// Finds the end of the head, checking line ends on the way.
-    fn head(&mut self) -> Event {
+    fn next_head(&mut self) -> Event {
         let start = self.pos;
         let mut i = self.scan.max(start);
         let end = loop {
@@ -290,8 +304,11 @@ impl Decoder {
         self.scan = end;
         self.pos = end;
         self.body_seen = 0;
-        match self.parse_head(start, end) {
-            Ok(head) => Event::Head(Box::new(head)),
+        let mut head = std::mem::take(&mut self.head);
+        let parsed = self.parse_head(start, end, &mut head);
+        self.head = head;
+        match parsed {
+            Ok(()) => Event::Head,
             Err((status, why)) => self.fail(status, why),
         }
     }
@@ -311,10 +328,31 @@ impl Decoder {
         }
     }
 
-    fn parse_head(&mut self, start: usize, end: usize) -> Result<Head, (u16, &'static str)> {
+    fn parse_head(
+        &mut self,
+        start: usize,
+        end: usize,
+        head: &mut Head,
+    ) -> Result<(), (u16, &'static str)> {
         let mut raw = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let bytes = &self.buf[start..end];
-        let mut head = Head::default();
+        // httparse hands out slices of `bytes`: keep them as ranges of the buffer.
+        let (base, len) = (self.buf.as_ptr() as usize, self.buf.len());
+        let range = |s: &[u8]| {
+            let at = s.as_ptr() as usize;
+            if s.is_empty() || at < base || at + s.len() > base + len {
+                return 0..0; // (an empty slice need not point into the buffer)
+            }
+            at - base..at - base + s.len()
+        };
+        let headers = std::mem::take(&mut head.headers);
+        *head = Head {
+            headers,
+            ..Head::default()
+        };
+        head.headers.clear();
+        let line_end = bytes.windows(2).position(|w| w == b"\r\n").unwrap_or(0);
+        head.block = start + line_end + 2..end;
         let parsed_headers: &[httparse::Header] = match self.mode {
             Mode::Request => {
                 let mut req = httparse::Request::new(&mut raw);
@@ -326,8 +364,8 @@ impl Decoder {
                     }
                     Err(_) => return Err((400, "malformed request head")),
                 }
-                head.method = req.method.unwrap_or_default().to_string();
-                head.url = req.path.unwrap_or_default().to_string();
+                head.method = range(req.method.unwrap_or_default().as_bytes());
+                head.url = range(req.path.unwrap_or_default().as_bytes());
                 head.version_minor = req.version.unwrap_or(1);
                 let n = req.headers.len();
                 &raw[..n]
@@ -343,7 +381,7 @@ impl Decoder {
                     Err(_) => return Err((400, "malformed response head")),
                 }
                 head.status = res.code.unwrap_or(0);
-                head.reason = res.reason.unwrap_or_default().to_string();
+                head.reason = range(res.reason.unwrap_or_default().as_bytes());
                 head.version_minor = res.version.unwrap_or(1);
                 let n = res.headers.len();
                 &raw[..n]
@@ -386,7 +424,7 @@ impl Decoder {
             } else if name.eq_ignore_ascii_case("upgrade") {
                 has_upgrade = true;
             }
-            head.headers.push((name.to_string(), value.to_vec()));
+            head.headers.push((range(name.as_bytes()), range(value)));
         }
         head.keep_alive = if head.version_minor >= 1 {
             !connection_close
@@ -463,7 +501,7 @@ impl Decoder {
             State::Length(n) => Some(n),
             _ => None,
         };
-        Ok(head)
+        Ok(())
     }
 
     fn chunk_size(&mut self) -> Event {
@@ -547,7 +585,7 @@ impl Decoder {
     }
 }
 
-fn trim(v: &[u8]) -> &[u8] {
+pub fn trim(v: &[u8]) -> &[u8] {
     let start = v
         .iter()
         .position(|b| !b.is_ascii_whitespace())
@@ -579,13 +617,55 @@ mod tests {
 
     /// Decodes everything, feeding `step` bytes at a time; returns heads, body, ends and
     /// the first error.
-    fn decode(mode: Mode, input: &[u8], step: usize) -> (Vec<Head>, Vec<u8>, usize, Option<u16>) {
+    /// A head with its text copied out, to compare heads across decoders.
+    #[derive(Debug, PartialEq)]
+    struct OwnedHead {
+        method: String,
+        url: String,
+        status: u16,
+        reason: String,
+        version_minor: u8,
+        headers: Vec<(String, Vec<u8>)>,
+        keep_alive: bool,
+        upgrade: bool,
+        expect_continue: bool,
+        content_length: Option<u64>,
+        chunked: bool,
+    }
+
+    fn owned(d: &Decoder) -> OwnedHead {
+        let h = d.head();
+        let text = |r: &Range<usize>| String::from_utf8(d.slice(r.clone()).to_vec()).unwrap();
+        OwnedHead {
+            method: text(&h.method),
+            url: text(&h.url),
+            status: h.status,
+            reason: text(&h.reason),
+            version_minor: h.version_minor,
+            headers: h
+                .headers
+                .iter()
+                .map(|(n, v)| (text(n), d.slice(v.clone()).to_vec()))
+                .collect(),
+            keep_alive: h.keep_alive,
+            upgrade: h.upgrade,
+            expect_continue: h.expect_continue,
+            content_length: h.content_length,
+            chunked: h.chunked,
+        }
+    }
+
+    fn decode(
+        mode: Mode,
+        input: &[u8],
+        step: usize,
+    ) -> (Vec<OwnedHead>, Vec<u8>, usize, Option<u16>) {
         let mut d = Decoder::new(mode);
         let (mut heads, mut body, mut ends) = (Vec::new(), Vec::new(), 0);
         let mut fed = 0;
         loop {
             match d.next() {
-                Event::Head(h) => heads.push(*h),
+                Event::Head => heads.push(owned(&d)),
                 Event::Body(r) => body.extend_from_slice(d.slice(r)),
                 Event::End => ends += 1,
                 Event::Error(s, _) => return (heads, body, ends, Some(s)),
@@ -626,6 +706,23 @@ mod tests {
         );
         assert!(h.keep_alive);
         assert_eq!(h.headers, vec![("Host".to_string(), b"x".to_vec())]);
+    }
+
+    #[test]
+    fn the_header_block_is_the_header_lines_through_the_blank_line() {
+        let mut d = Decoder::new(Mode::Request);
+        d.feed(b"GET / HTTP/1.1\r\nHost: x\r\nX-A:  b \r\n\r\nGET /2 HTTP/1.0\r\n\r\n");
+        assert_eq!(d.next(), Event::Head);
+        let block = d.slice(d.head().block.clone());
+        assert_eq!(block, b"Host: x\r\nX-A:  b \r\n\r\n");
+        let mut hs = [httparse::EMPTY_HEADER; 4];
+        assert!(matches!(
+            httparse::parse_headers(block, &mut hs),
+            Ok(httparse::Status::Complete((_, h))) if h.len() == 2
+        ));
+        assert_eq!(d.next(), Event::End);
+        assert_eq!(d.next(), Event::Head);
+        assert_eq!(d.slice(d.head().block.clone()), b"\r\n");
     }
 
     #[test]
@@ -716,7 +813,7 @@ mod tests {
         let mut d = Decoder::new(Mode::Request);
         d.max_body = 10;
         d.feed(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n12345678\r\n8\r\n");
-        assert!(matches!(d.next(), Event::Head(_)));
+        assert!(matches!(d.next(), Event::Head));
         assert!(matches!(d.next(), Event::Body(_)));
         assert_eq!(d.next(), Event::Error(413, "body too large"));
     }
@@ -749,7 +846,7 @@ mod tests {
         let mut d = Decoder::new(Mode::Response);
         d.set_no_body();
         d.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n");
-        assert!(matches!(d.next(), Event::Head(_)));
+        assert!(matches!(d.next(), Event::Head));
         assert_eq!(d.next(), Event::End);
         // Chunked response.
         let (_, body, ends, _) = decode(
