@@ -521,14 +521,16 @@ function serve(self, socket, dec, resume)
   while true do
     local ev, a, b = dec:next()
     if ev == nil then
+      -- Between requests: nothing of the next one has come yet.
+      local between = req == nil and dec:idle()
       -- Waiting for (the rest of) a head: the sweep times the wait.
       if req == nil and waiting[socket] == nil then
-        if self._closing and dec:idle() then break end
+        if self._closing and between then break end
         waiting[socket] = self._now
-        idle[socket] = dec:idle()
+        idle[socket] = between
       end
       local ok, err
-      if req == nil and dec:idle() then
+      if between then
         ok, err = handle:try_read_into(dec, resume)
         if ok == WAIT then return end
       else
