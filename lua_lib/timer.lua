@@ -81,6 +81,21 @@ local function call(callback, packed)
   end
 end
 
+-- Arms the list's timer for its first live timeout, or retires the list if none is left.
+local function arm(list, clock)
+  local callbacks, starts, args = list.callbacks, list.starts, list.args
+  local i = list.first
+  while i <= list.last and not callbacks[i] do -- skip cleared slots
+    callbacks[i], starts[i], args[i] = nil, nil, nil
+    i = i + 1
+  end
+  list.first = i
+  if i > list.last then return retire(list) end
+  local wait = math.max(starts[i] + list.ms - clock, 0)
+  if i > 64 and i > list.last - i then compact(list) end
+  list.timer:start(wait, 0, list.fire)
+end
+
 local function runList(list)
   local co = running()
   local detached = false
@@ -92,19 +107,12 @@ local function runList(list)
   end)
   local clock, ms = now(), list.ms
   local callbacks, starts, args = list.callbacks, list.starts, list.args
-  local i = list.first
-  while i <= list.last do
+  -- Timeouts set while this runs wait for the list's next firing, even at 0 ms, so a
+  -- callback that sets itself again cannot starve I/O.
+  local i, last = list.first, list.last
+  while i <= last do
     local callback = callbacks[i]
-    if callback then
-      local due = starts[i] + ms
-      if due > clock then
-        list.first = i
-        uv.on_suspend(co, nil)
-        if i > 64 and i > list.last - i then compact(list) end
-        list.timer:start(due - clock, 0, list.fire)
-        return
-      end
-    end
+    if callback and starts[i] + ms > clock then break end -- the rest is not due yet
     local packed = args[i]
     callbacks[i], starts[i], args[i] = nil, nil, nil
     i = i + 1
@@ -122,7 +130,8 @@ local function runList(list)
     end
   end
   uv.on_suspend(co, nil)
-  retire(list)
+  -- (A callback may have retired the list by clearing its last timeout.)
+  if lists[ms] == list then arm(list, clock) end
 end
 
 local Timeout = {}

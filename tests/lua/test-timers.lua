@@ -142,6 +142,19 @@ require('tap')(function(test)
     end))
   end)
 
+  test("a 0 ms timeout set from a 0 ms timeout waits for the next loop turn", function(expect)
+    local n = 0
+    local function again()
+      n = n + 1
+      if n < 1000 then timer.setTimeout(0, again) end
+    end
+    timer.setTimeout(0, again)
+    -- The check phase of the first turn comes after its timers: one run of `again`
+    -- at most, not a thousand.
+    timer.setImmediate(expect(function() assert(n <= 1, "ran " .. n .. " times in one turn") end))
+    timer.setTimeout(500, expect(function() assert(n == 1000, "ran " .. n .. " times") end))
+  end)
+
   test("a cleared timeout is inactive and does not keep the loop alive", function()
     local t = timer.setTimeout(100000, function() error("must not fire") end)
     assert(t:is_active() and uv.is_active(t))
