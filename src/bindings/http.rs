@@ -4,7 +4,10 @@
 //! body chunk.
 //!
 //! `decoder:next()` returns one event:
-//! - `1, head`: a parsed head (see `head_table`);
+//! - `1, head, complete`: a parsed head (see `push_head`: method, url or statusCode,
+//!   statusMessage, httpVersion, keepAlive, flags, and the header lines as one string,
+//!   `rawHead`, which `native.http_headers` turns into tables on demand); `complete`
+//!   when the message has no body (its end is consumed with the head);
 //! - `2, chunk`: a piece of body;
 //! - `3`: the message is complete;
 //! - `nil`: more input is needed;
