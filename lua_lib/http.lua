@@ -497,10 +497,8 @@ local serve
 -- this callback.
 function Server:_onConnection(handle)
   local socket = net.Socket:new({ handle = handle })
-  if self:listenerCount('connection') > 0 then
-    socket:pause() -- this server reads; the Socket must not
-    self:emit('connection', socket)
-  end
+  socket:pause() -- this server reads; the Socket must not
+  self:emit('connection', socket)
   local dec = native.http_decoder("request", self.maxHeaderSize)
   self:_startSweep()
   local resume

@@ -77,6 +77,7 @@ end
 local lazy = {
   _readableState = function(self)
     local state = stream.newReadableState(nil)
+    if rawget(self, "_startPaused") then state.flowing = false end
     rawset(self, "_readableState", state)
     return state
   end,
@@ -94,6 +95,16 @@ Socket.meta.__index = function(self, key)
   local make = lazy[key]
   if make then return make(self) end
   return Socket[key]
+end
+
+-- Pausing a socket whose stream state is not made yet only notes it (http pauses every
+-- connection's socket, because the server reads the connection itself).
+function Socket:pause()
+  if rawget(self, "_readableState") == nil then
+    rawset(self, "_startPaused", true)
+    return self
+  end
+  return Duplex.pause(self)
 end
 
 function Socket:initialize(options)
