@@ -13,9 +13,11 @@ http: node's http module: a server and a client, HTTP/1.1 with keep-alive.
   end)
 
 Requests are parsed in Rust (strict, like node's llhttp; see src/http/decoder.rs).
-Each connection is served by one coroutine that reads, calls the handler, waits for
-the response to finish, and loops for the next request (so pipelined requests are
-answered in order). A response's head and a known-length body leave in one write.
+Each request on a connection is served by one coroutine that reads, calls the
+handler, waits for the response to finish, and loops for the next request (so
+pipelined requests are answered in order); between requests an idle keep-alive
+connection holds no coroutine. A response's head and a known-length body leave in one
+write.
 
 Server: `server.headersTimeout` (ms, default 60000) bounds the time to receive a
 whole request head, idle keep-alive time included; `server.maxHeaderSize` (8192)
@@ -25,6 +27,7 @@ the server keeps serving.
 
 IncomingMessage.headers has lower-case names; a repeated header is joined with ", ",
 except set-cookie, which is a list. rawHeaders is the list name, value, ... as sent.
+Both are made the first time a handler reads them.
 ]]
 
 local uv = require('uv')
