@@ -90,6 +90,21 @@ def parse_ab(text):
     }
 
 
+# What GNU time prints last with -f "%M %U %S": peak RSS (KB), user and system seconds.
+TIME_FORMAT = "%M %U %S"
+
+
+def parse_time(stderr):
+    """GNU time's last line -> {'peak_rss_kb', 'cpu_ms'} (the command's own stderr may
+    come before it)."""
+    lines = stderr.strip().splitlines()
+    fields = lines[-1].split() if lines else []
+    if len(fields) != 3:
+        raise ValueError(f"not GNU time output: {stderr[-200:]!r}")
+    rss, user, system = fields
+    return {"peak_rss_kb": int(rss), "cpu_ms": (float(user) + float(system)) * 1000}
+
+
 def parse_kv(text):
     """'a=1 b=2.5' lines -> {'a': 1.0, 'b': 2.5}."""
     return {k: float(v) for k, v in re.findall(r"(\w+)=([\d.]+)", text)}
@@ -292,8 +307,8 @@ def case_startup(quick, progress):
             t0 = time.perf_counter()
             subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
             walls.append((time.perf_counter() - t0) * 1000)
-            out = run(["/usr/bin/time", "-f", "%M"] + cmd)
-            peaks.append(int(out.stderr.strip().splitlines()[-1]))
+            out = run(["/usr/bin/time", "-f", TIME_FORMAT] + cmd)
+            peaks.append(parse_time(out.stderr)["peak_rss_kb"])
         rows[name] = [{"wall_ms": w, "peak_rss_kb": p} for w, p in zip(walls, peaks)]
     return {f"{n} runs each": rows}
 
@@ -333,11 +348,9 @@ def case_timers(quick, progress):
         rows[name] = []
         for i in range(3):
             progress(f"{name} run {i + 1}/3")
-            out = run(["/usr/bin/time", "-f", "%M %U %S"] + cmd)
+            out = run(["/usr/bin/time", "-f", TIME_FORMAT] + cmd)
             kv = parse_kv(out.stdout)
-            rss, user, system = out.stderr.strip().splitlines()[-1].split()
-            kv["peak_rss_kb"] = int(rss)
-            kv["cpu_ms"] = (float(user) + float(system)) * 1000
+            kv.update(parse_time(out.stderr))
             rows[name].append(kv)
     return {f"{n} timers, random delays up to 1 s": rows}
 

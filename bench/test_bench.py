@@ -35,6 +35,14 @@ def main():
     kv = bench.parse_kv("timers=1000000 schedule_ms=3560.6 total_ms=5949.6\n")
     check(kv == {"timers": 1e6, "schedule_ms": 3560.6, "total_ms": 5949.6}, f"kv {kv}")
 
+    t = bench.parse_time("a warning from the command\n42664 0.22 0.03\n")
+    check(t["peak_rss_kb"] == 42664 and abs(t["cpu_ms"] - 250.0) < 1e-6, f"time {t}")
+    try:
+        bench.parse_time("Command terminated by signal 9\n")
+        raise AssertionError("parse_time accepted a signal message")
+    except ValueError:
+        pass
+
     for bad in ("", "garbage"):
         for parser in (bench.parse_wrk, bench.parse_ab):
             try:
@@ -46,7 +54,7 @@ def main():
     check(bench.spread([3, 1, 2]) == (1, 2, 3), "spread")
     rows = {"stardust": [{"rps": 20}, {"rps": 30}], "node": [{"rps": 10}, {"rps": 10}]}
     check(bench.ratio(rows, "stardust", "node", "rps") == (2.0, 2.5, 3.0), "run-by-run ratio")
-    print("bench parsers: 6 passed, 0 failed")
+    print("bench parsers: 7 passed, 0 failed")
 
 
 if __name__ == "__main__":
