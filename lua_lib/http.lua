@@ -130,22 +130,18 @@ end
 
 local IncomingMessage = stream.Readable:extend()
 
--- One table constructor per message: this runs for every request.
+-- The decoder's head table becomes the message (this runs for every request): it
+-- has method, url or statusCode and statusMessage, httpVersion, keepAlive, and the
+-- header lines as _rawHead.
 function IncomingMessage:new(head, socket)
   local url = head.url
-  local q = url and find(url, "?", 1, true)
-  return setmetatable({
-    method = head.method,
-    url = url,
-    path = q and sub(url, 1, q - 1) or url,
-    statusCode = head.statusCode,
-    statusMessage = head.statusMessage,
-    _rawHead = head.rawHead,
-    httpVersion = head.httpVersion,
-    keepAlive = head.keepAlive,
-    socket = socket,
-    connection = socket,
-  }, self.meta)
+  if url then
+    local q = find(url, "?", 1, true)
+    head.path = q and sub(url, 1, q - 1) or url
+  end
+  head.socket = socket
+  head.connection = socket
+  return setmetatable(head, self.meta)
 end
 
 -- Made on first use, so a handler pays only for what it reads:

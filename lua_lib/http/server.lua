@@ -307,7 +307,7 @@ function Server:process_request(client, client_ip, count, redis_module)
   end
   client.deadline = nil
 
-  local headers = native.http_headers(head.rawHead)
+  local headers = native.http_headers(head._rawHead)
   headers["x-client-ip"] = client_ip
   if headers["x-real-ip"] == nil then headers["x-real-ip"] = client_ip end
   local url = head.url

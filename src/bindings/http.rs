@@ -6,7 +6,7 @@
 //! `decoder:next()` returns one event:
 //! - `1, head, complete`: a parsed head (see `push_head`: method, url or statusCode,
 //!   statusMessage, httpVersion, keepAlive, flags, and the header lines as one string,
-//!   `rawHead`, which `native.http_headers` turns into tables on demand); `complete`
+//!   `_rawHead`, which `native.http_headers` turns into tables on demand); `complete`
 //!   when the message has no body (its end is consumed with the head);
 //! - `2, chunk`: a piece of body;
 //! - `3`: the message is complete;
@@ -66,7 +66,8 @@ unsafe fn push_head(state: *mut ffi::lua_State, d: &Decoder) {
         ffi::lua_pushboolean(state, value as c_int);
         ffi::lua_setfield(state, -2, key.as_ptr());
     }
-    ffi::lua_createtable(state, 0, 10);
+    // Room for what IncomingMessage adds (path, socket, connection).
+    ffi::lua_createtable(state, 0, 14);
     if h.status == 0 {
         set_str(state, c"method", text(&h.method));
         set_str(state, c"url", text(&h.url));
@@ -98,7 +99,7 @@ unsafe fn push_head(state: *mut ffi::lua_State, d: &Decoder) {
     // set-cookie, which is a list. rawHeaders: name, value, name, value... as sent.
     // The headers become tables only when someone asks (`http_headers`): most
     // handlers never look at most requests' headers.
-    set_str(state, c"rawHead", text(&h.block));
+    set_str(state, c"_rawHead", text(&h.block));
 }
 
 /// `native.http_headers(block, raw)`: the header tables of a head's `rawHead` block:
