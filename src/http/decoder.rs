@@ -32,7 +32,6 @@ pub enum Mode {
 
 /// One parsed head. Its text fields are ranges of the decoder's buffer (read them with
 /// `Decoder::slice`), valid until the next `feed`: making a head allocates nothing.
-/// Header names are as sent; values are trimmed.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Head {
     pub method: Range<usize>,
@@ -40,9 +39,9 @@ pub struct Head {
     pub status: u16,
     pub reason: Range<usize>,
     pub version_minor: u8,
-    pub headers: Vec<(Range<usize>, Range<usize>)>,
-    /// The header lines as sent, through the blank line that ends the head (so the
-    /// block parses again with `httparse::parse_headers`).
+    /// The header lines as sent, through the blank line that ends the head: they were
+    /// checked here, and parse again with `httparse::parse_headers` when someone wants
+    /// them as a list (names as sent, values to be trimmed with `trim`).
     pub block: Range<usize>,
     pub keep_alive: bool,
     pub upgrade: bool,
@@ -93,7 +92,7 @@ pub struct Decoder {
     /// rescanned from the start each time).
     scan: usize,
     state: State,
-    /// The last head parsed (reused, so its header list keeps its capacity).
+    /// The last head parsed.
     head: Head,
     pub max_head: usize,
     pub max_body: u64,
@@ -304,11 +303,11 @@ impl Decoder {
         self.scan = end;
         self.pos = end;
         self.body_seen = 0;
-        let mut head = std::mem::take(&mut self.head);
-        let parsed = self.parse_head(start, end, &mut head);
-        self.head = head;
-        match parsed {
-            Ok(()) => Event::Head,
+        match self.parse_head(start, end) {
+            Ok(head) => {
+                self.head = head;
+                Event::Head
+            }
             Err((status, why)) => self.fail(status, why),
         }
     }
@@ -328,12 +327,7 @@ impl Decoder {
         }
     }
 
-    fn parse_head(
-        &mut self,
-        start: usize,
-        end: usize,
-        head: &mut Head,
-    ) -> Result<(), (u16, &'static str)> {
+    fn parse_head(&mut self, start: usize, end: usize) -> Result<Head, (u16, &'static str)> {
         let mut raw = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let bytes = &self.buf[start..end];
         // httparse hands out slices of `bytes`: keep them as ranges of the buffer.
@@ -345,12 +339,7 @@ impl Decoder {
             }
             at - base..at - base + s.len()
         };
-        let headers = std::mem::take(&mut head.headers);
-        *head = Head {
-            headers,
-            ..Head::default()
-        };
-        head.headers.clear();
+        let mut head = Head::default();
         let line_end = bytes.windows(2).position(|w| w == b"\r\n").unwrap_or(0);
         head.block = start + line_end + 2..end;
         let parsed_headers: &[httparse::Header] = match self.mode {
@@ -424,7 +413,6 @@ impl Decoder {
             } else if name.eq_ignore_ascii_case("upgrade") {
                 has_upgrade = true;
             }
-            head.headers.push((range(name.as_bytes()), range(value)));
         }
         head.keep_alive = if head.version_minor >= 1 {
             !connection_close
@@ -501,7 +489,7 @@ impl Decoder {
             State::Length(n) => Some(n),
             _ => None,
         };
-        Ok(())
+        Ok(head)
     }
 
     fn chunk_size(&mut self) -> Event {
@@ -642,11 +630,16 @@ mod tests {
             status: h.status,
             reason: text(&h.reason),
             version_minor: h.version_minor,
-            headers: h
-                .headers
-                .iter()
-                .map(|(n, v)| (text(n), d.slice(v.clone()).to_vec()))
-                .collect(),
+            headers: {
+                let mut hs = [httparse::EMPTY_HEADER; MAX_HEADERS];
+                match httparse::parse_headers(d.slice(h.block.clone()), &mut hs) {
+                    Ok(httparse::Status::Complete((_, hs))) => hs
+                        .iter()
+                        .map(|h| (h.name.to_string(), trim(h.value).to_vec()))
+                        .collect(),
+                    other => panic!("the header block does not parse: {other:?}"),
+                }
+            },
             keep_alive: h.keep_alive,
             upgrade: h.upgrade,
             expect_continue: h.expect_continue,
