@@ -18,7 +18,21 @@ core: the object system and the event emitter everything else is built on.
 -- subclass whose meta inherits the parent's metamethods and whose lookups fall back
 -- to the parent through __index.
 local Object = {}
-Object.meta = { __index = Object }
+Object.meta = { __index = Object, class = Object }
+
+-- Instance lookups for a class with lazy fields: the field's maker runs on first read
+-- and its value is stored in the instance; everything else falls back to the class.
+local function lazyIndex(class, makers)
+  return function(obj, key)
+    local make = makers[key]
+    if make then
+      local value = make(obj)
+      rawset(obj, key, value)
+      return value
+    end
+    return class[key]
+  end
+end
 
 -- An empty instance, without calling initialize.
 function Object:create()
@@ -36,15 +50,29 @@ function Object:new(...)
   return obj
 end
 
--- A subclass.
+-- A subclass (it inherits lazy fields too).
 function Object:extend()
   local class = self:create()
   local meta = {}
   for k, v in pairs(self.meta) do meta[k] = v end
-  meta.__index = class
+  meta.__index = meta.lazy and lazyIndex(class, meta.lazy) or class
+  meta.class = class
   meta.super = self
   class.meta = meta
   return class
+end
+
+-- Fields an instance makes the first time they are read, for state that many
+-- instances never use: `makers[name](obj)` returns the value, which is then stored
+-- in the instance.
+--   Socket:defineLazy({ _readableState = function(self) return newState() end })
+function Object:defineLazy(makers)
+  local meta = rawget(self, "meta")
+  local all = {}
+  for k, v in pairs(meta.lazy or {}) do all[k] = v end
+  for k, v in pairs(makers) do all[k] = v end
+  meta.lazy = all
+  meta.__index = lazyIndex(self, all)
 end
 
 -- Is `obj` an instance of `class` or of one of its subclasses?
@@ -52,7 +80,7 @@ local function instanceof(obj, class)
   if type(obj) ~= "table" or type(class) ~= "table" then return false end
   local mt = getmetatable(obj)
   while mt do
-    if mt.__index == class then return true end
+    if (mt.class or mt.__index) == class then return true end
     local super = mt.super
     if not super then return false end
     mt = rawget(super, "meta")

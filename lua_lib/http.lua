@@ -147,10 +147,9 @@ end
 -- Made on first use, so a handler pays only for what it reads:
 -- - headers and rawHeaders, from the head's header lines (native.http_headers);
 -- - the body's stream state (a message whose body ended before that starts ended).
-local lazyMessage = {
+IncomingMessage:defineLazy({
   headers = function(self)
     local headers, raw = native.http_headers(rawget(self, "_rawHead") or "\r\n", true)
-    rawset(self, "headers", headers)
     rawset(self, "rawHeaders", raw)
     return headers
   end,
@@ -161,16 +160,9 @@ local lazyMessage = {
   _readableState = function(self)
     local state = newReadableState(nil)
     state.ended = rawget(self, "_bodyEnded") == true
-    rawset(self, "_readableState", state)
     return state
   end,
-}
-
-IncomingMessage.meta.__index = function(self, key)
-  local make = lazyMessage[key]
-  if make then return make(self) end
-  return IncomingMessage[key]
-end
+})
 
 function IncomingMessage:push(chunk)
   if chunk == nil and rawget(self, "_readableState") == nil then

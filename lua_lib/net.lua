@@ -62,7 +62,8 @@ Socket.destroyed = false
 Socket.bytesRead = 0
 Socket.bytesWritten = 0
 
-local function peer(self)
+-- The peer's address, looked up once: remoteAddress, remotePort, remoteFamily.
+local function peer(self, key)
   local h = rawget(self, "_handle")
   local ok, addr = pcall(function() return h and h:getpeername() end)
   if ok and addr then
@@ -70,32 +71,22 @@ local function peer(self)
     rawset(self, "remotePort", addr.port)
     rawset(self, "remoteFamily", addr.family == "inet6" and "IPv6" or "IPv4")
   end
+  return rawget(self, key)
 end
 
 -- ... and its stream state (two tables of a dozen fields) and peer address are made
 -- the first time something reads them.
-local lazy = {
+Socket:defineLazy({
   _readableState = function(self)
     local state = stream.newReadableState(nil)
     if rawget(self, "_startPaused") then state.flowing = false end
-    rawset(self, "_readableState", state)
     return state
   end,
-  _writableState = function(self)
-    local state = stream.newWritableState(nil)
-    rawset(self, "_writableState", state)
-    return state
-  end,
-  remoteAddress = function(self) peer(self) return rawget(self, "remoteAddress") end,
-  remotePort = function(self) peer(self) return rawget(self, "remotePort") end,
-  remoteFamily = function(self) peer(self) return rawget(self, "remoteFamily") end,
-}
-
-Socket.meta.__index = function(self, key)
-  local make = lazy[key]
-  if make then return make(self) end
-  return Socket[key]
-end
+  _writableState = function() return stream.newWritableState(nil) end,
+  remoteAddress = function(self) return peer(self, "remoteAddress") end,
+  remotePort = function(self) return peer(self, "remotePort") end,
+  remoteFamily = function(self) return peer(self, "remoteFamily") end,
+})
 
 -- Pausing a socket whose stream state is not made yet only notes it (http pauses every
 -- connection's socket, because the server reads the connection itself).

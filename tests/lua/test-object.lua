@@ -37,6 +37,26 @@ require('tap')(function(test)
     assert(not core.instanceof(nil, A))
   end)
 
+  test("defineLazy: a field made on first read, once, kept by subclasses and instanceof", function()
+    local A = Object:extend()
+    function A:greet() return "hi" end
+    local made = 0
+    A:defineLazy({ state = function(self) made = made + 1 return { owner = self } end })
+    local B = A:extend()
+    local b = B:new()
+    assert(made == 0, "nothing is made before it is read")
+    assert(b.state.owner == b and b.state == b.state, "the value is kept")
+    assert(made == 1, "made once, not " .. made)
+    assert(rawget(b, "state") ~= nil)
+    assert(b:greet() == "hi" and b.missing == nil, "other lookups go to the class")
+    assert(b:instanceof(B) and b:instanceof(A) and b:instanceof(Object))
+    assert(A:new():instanceof(A) and not A:new():instanceof(B))
+    -- the library's lazy classes stay instances of their classes
+    local net, http = require('net'), require('http')
+    assert(net.Socket:new({}):instanceof(net.Socket))
+    assert(http.IncomingMessage:new({ url = "/" }):instanceof(http.IncomingMessage))
+  end)
+
   test("create skips initialize", function()
     local K = Object:extend()
     local called = false
