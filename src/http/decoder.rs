@@ -32,7 +32,7 @@ pub enum Mode {
 
 /// One parsed head. Its text fields are ranges of the decoder's buffer (read them with
 /// `Decoder::slice`), valid until the next `feed`: making a head allocates nothing.
-#[derive(Debug, Default, Clone, PartialEq)]
+#[derive(Debug, Default)]
 pub struct Head {
     pub method: Range<usize>,
     pub url: Range<usize>,
