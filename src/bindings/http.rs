@@ -1,7 +1,7 @@
-//! `native.http_decoder(mode, max_head, max_body)`: the strict HTTP decoder as a
-//! userdata. The socket reads straight into it (`tcp:try_read_into(decoder)`), so
-//! request bytes never pass through Lua strings until they are a head table or a
-//! body chunk.
+//! `native.http_decoder(mode, max_head, max_body)`: the strict HTTP decoder, as a
+//! plain Lua userdata whose methods are C functions. The socket reads straight into it
+//! (`tcp:try_read_into(decoder)`), so request bytes never pass through Lua strings
+//! until they are a head table or a body chunk.
 //!
 //! `decoder:next()` returns one event:
 //! - `1, head, complete`: a parsed head (see `push_head`: method, url or statusCode,
@@ -12,94 +12,298 @@
 //! - `3`: the message is complete;
 //! - `nil`: more input is needed;
 //! - `0, status, message`: bad input, with the status to answer (400, 413, 414, 431).
+//!
+//! Why not an mlua `UserData` like the other handles: `next` and `idle` run for every
+//! request, and mlua's method glue (type check, borrow, argument and result vectors,
+//! a protected call) cost several times the work they do. A raw C function is called
+//! by LuaJIT directly; `luaL_checkudata` is its type check. The keys of the head table
+//! are `next`'s upvalues, so setting them needs no string interning either.
 
+use std::cell::RefCell;
+use std::collections::BTreeSet;
 use std::ffi::{c_int, CStr};
 
-use mlua::{ffi, IntoLuaMulti, Lua, MultiValue, Result, UserData, UserDataMethods};
+use mlua::{ffi, Function, Lua, MultiValue, Result};
 
 use crate::http::decoder::{Decoder, Event, Mode};
 
-pub struct HttpDecoder(pub Decoder);
+/// The metatable's name in the registry (what `luaL_checkudata` compares with).
+const TYPE_NAME: &CStr = c"stardust.http_decoder";
 
-pub fn new_decoder(
-    _: &Lua,
-    (mode, max_head, max_body): (String, Option<f64>, Option<f64>),
-) -> Result<HttpDecoder> {
-    let mode = match mode.as_str() {
-        "request" => Mode::Request,
-        "response" => Mode::Response,
-        other => {
-            return Err(mlua::Error::runtime(format!(
-                "http_decoder: mode must be \"request\" or \"response\", got {other:?}"
-            )))
-        }
-    };
-    let mut d = Decoder::new(mode);
-    if let Some(n) = max_head {
-        d.max_head = n.max(64.0) as usize;
-    }
-    if let Some(n) = max_body {
-        d.max_body = if n >= u64::MAX as f64 {
-            u64::MAX
-        } else {
-            n.max(0.0) as u64
-        };
-    }
-    Ok(HttpDecoder(d))
+thread_local! {
+    /// Addresses of the live decoders, so that a binding given some userdata by an
+    /// mlua method (`try_read_into`) can tell whether it is one.
+    static LIVE: RefCell<BTreeSet<usize>> = const { RefCell::new(BTreeSet::new()) };
 }
 
-/// Pushes the head as Lua sees it (node's IncomingMessage fields) with the raw C API:
-/// building this table is the hot path of every request, and going through mlua's
-/// safe setters (a lock and a stack check per field) costs several times more.
+/// The decoder inside `ud`, if `ud` is a live decoder.
 ///
 /// # Safety
-/// `state` must be a valid Lua state with room for a few more stack slots; called only
-/// from inside `Lua::exec_raw`, which runs it protected and checks the stack.
+/// The caller must not hold the reference across anything that may run Lua code (the
+/// decoder's methods would alias it) or past the point where `ud` may be collected.
+pub unsafe fn decoder_mut(ud: &mlua::AnyUserData) -> Option<&mut Decoder> {
+    let at = ud.to_pointer() as usize;
+    let live = LIVE.with(|set| set.borrow().contains(&at));
+    live.then(|| &mut *(at as *mut Decoder))
+}
+
+/// The keys of the head table (and the two version strings), in the order of
+/// `next`'s upvalues after the metatable.
+const HEAD_KEYS: [&CStr; 13] = [
+    c"method",
+    c"url",
+    c"statusCode",
+    c"statusMessage",
+    c"httpVersion",
+    c"keepAlive",
+    c"upgrade",
+    c"expectContinue",
+    c"chunked",
+    c"contentLength",
+    c"_rawHead",
+    c"1.0",
+    c"1.1",
+];
+const K_METHOD: c_int = 2;
+const K_URL: c_int = 3;
+const K_STATUS_CODE: c_int = 4;
+const K_STATUS_MESSAGE: c_int = 5;
+const K_HTTP_VERSION: c_int = 6;
+const K_KEEP_ALIVE: c_int = 7;
+const K_UPGRADE: c_int = 8;
+const K_EXPECT_CONTINUE: c_int = 9;
+const K_CHUNKED: c_int = 10;
+const K_CONTENT_LENGTH: c_int = 11;
+const K_RAW_HEAD: c_int = 12;
+const V_HTTP10: c_int = 13;
+const V_HTTP11: c_int = 14;
+
+/// Makes the decoder's metatable and returns the constructor, `native.http_decoder`.
+/// Every C function here has the metatable as upvalue 1 (comparing with it is the type
+/// check); `next` has the head's keys after it.
+pub fn constructor(lua: &Lua) -> Result<Function> {
+    // SAFETY: runs protected inside exec_raw, and pushes no more than LUA_MINSTACK.
+    unsafe {
+        lua.exec_raw((), |state| {
+            ffi::luaL_newmetatable(state, TYPE_NAME.as_ptr());
+            let mt = ffi::lua_gettop(state);
+            let closure = |f: ffi::lua_CFunction| {
+                ffi::lua_pushvalue(state, mt);
+                ffi::lua_pushcclosure(state, f, 1);
+            };
+            ffi::lua_createtable(state, 0, 6);
+            ffi::lua_pushvalue(state, mt);
+            for key in HEAD_KEYS {
+                ffi::lua_pushstring(state, key.as_ptr());
+            }
+            ffi::lua_pushcclosure(state, dec_next, 1 + HEAD_KEYS.len() as c_int);
+            ffi::lua_setfield(state, -2, c"next".as_ptr());
+            let methods: [(&CStr, ffi::lua_CFunction); 5] = [
+                (c"feed", dec_feed),
+                (c"eof", dec_eof),
+                (c"set_no_body", dec_set_no_body),
+                (c"buffered", dec_buffered),
+                (c"idle", dec_idle),
+            ];
+            for (name, f) in methods {
+                closure(f);
+                ffi::lua_setfield(state, -2, name.as_ptr());
+            }
+            ffi::lua_setfield(state, mt, c"__index".as_ptr());
+            closure(dec_gc);
+            ffi::lua_setfield(state, mt, c"__gc".as_ptr());
+            closure(dec_new);
+            ffi::lua_remove(state, mt);
+        })
+    }
+}
+
+/// `native.http_decoder(mode, max_head, max_body)`.
+unsafe extern "C-unwind" fn dec_new(state: *mut ffi::lua_State) -> c_int {
+    let mut len = 0;
+    let name = ffi::luaL_checklstring(state, 1, &mut len);
+    let mode = match std::slice::from_raw_parts(name.cast::<u8>(), len) {
+        b"request" => Mode::Request,
+        b"response" => Mode::Response,
+        _ => {
+            return ffi::luaL_error(
+                state,
+                c"http_decoder: mode must be \"request\" or \"response\", got \"%s\"".as_ptr(),
+                name,
+            )
+        }
+    };
+    let max_head = ffi::luaL_optnumber(state, 2, -1.0);
+    let max_body = ffi::luaL_optnumber(state, 3, -1.0);
+    let at = ffi::lua_newuserdata(state, std::mem::size_of::<Decoder>()).cast::<Decoder>();
+    debug_assert!(at.is_aligned());
+    let mut d = Decoder::new(mode);
+    if max_head >= 0.0 {
+        d.max_head = max_head.max(64.0) as usize;
+    }
+    if max_body >= u64::MAX as f64 {
+        d.max_body = u64::MAX;
+    } else if max_body >= 0.0 {
+        d.max_body = max_body as u64;
+    }
+    at.write(d);
+    LIVE.with(|set| set.borrow_mut().insert(at as usize));
+    ffi::lua_pushvalue(state, ffi::lua_upvalueindex(1));
+    ffi::lua_setmetatable(state, -2);
+    1
+}
+
+/// The decoder that is argument 1, or a Lua error naming the expected type. (Like
+/// `luaL_checkudata`, but with the metatable at hand instead of looked up by name.)
+unsafe fn check<'a>(state: *mut ffi::lua_State) -> &'a mut Decoder {
+    let at = ffi::lua_touserdata(state, 1);
+    if at.is_null()
+        || ffi::lua_getmetatable(state, 1) == 0
+        || ffi::lua_rawequal(state, -1, ffi::lua_upvalueindex(1)) == 0
+    {
+        ffi::luaL_typerror(state, 1, TYPE_NAME.as_ptr());
+    }
+    ffi::lua_pop(state, 1);
+    &mut *at.cast::<Decoder>()
+}
+
+unsafe extern "C-unwind" fn dec_gc(state: *mut ffi::lua_State) -> c_int {
+    let at = check(state) as *mut Decoder;
+    LIVE.with(|set| set.borrow_mut().remove(&(at as usize)));
+    std::ptr::drop_in_place(at);
+    // A finalizer that runs later in the same cycle may still reach this userdata:
+    // without its metatable, the methods refuse it instead of touching freed memory.
+    ffi::lua_pushnil(state);
+    ffi::lua_setmetatable(state, 1);
+    0
+}
+
+unsafe extern "C-unwind" fn dec_feed(state: *mut ffi::lua_State) -> c_int {
+    let d = check(state);
+    let mut len = 0;
+    let data = ffi::luaL_checklstring(state, 2, &mut len);
+    d.feed(std::slice::from_raw_parts(data.cast::<u8>(), len));
+    0
+}
+
+unsafe extern "C-unwind" fn dec_eof(state: *mut ffi::lua_State) -> c_int {
+    check(state).eof();
+    0
+}
+
+unsafe extern "C-unwind" fn dec_set_no_body(state: *mut ffi::lua_State) -> c_int {
+    check(state).set_no_body();
+    0
+}
+
+unsafe extern "C-unwind" fn dec_buffered(state: *mut ffi::lua_State) -> c_int {
+    let n = check(state).buffered();
+    ffi::lua_pushnumber(state, n as ffi::lua_Number);
+    1
+}
+
+unsafe extern "C-unwind" fn dec_idle(state: *mut ffi::lua_State) -> c_int {
+    let idle = check(state).idle();
+    ffi::lua_pushboolean(state, idle as c_int);
+    1
+}
+
+/// `decoder:next()`: one event (see the top of this file).
+unsafe extern "C-unwind" fn dec_next(state: *mut ffi::lua_State) -> c_int {
+    let d = check(state);
+    match d.next() {
+        Event::NeedMore => 0,
+        Event::End => {
+            ffi::lua_pushinteger(state, 3);
+            1
+        }
+        Event::Error(status, why) => {
+            ffi::lua_pushinteger(state, 0);
+            ffi::lua_pushinteger(state, status as ffi::lua_Integer);
+            ffi::lua_pushlstring(state, why.as_ptr().cast(), why.len());
+            3
+        }
+        Event::Body(r) => {
+            let bytes = d.slice(r);
+            ffi::lua_pushinteger(state, 2);
+            ffi::lua_pushlstring(state, bytes.as_ptr().cast(), bytes.len());
+            2
+        }
+        Event::Head => {
+            // A message with no body ends with its head: say so now (a third result,
+            // true) and save the caller a call for the End event.
+            let complete = d.at_empty_body();
+            if complete {
+                d.next();
+            }
+            ffi::lua_pushinteger(state, 1);
+            push_head(state, d);
+            ffi::lua_pushboolean(state, complete as c_int);
+            3
+        }
+    }
+}
+
+/// Pushes the head as Lua sees it (node's IncomingMessage fields). This runs for every
+/// request: each key is an upvalue of `next`, so no key string is looked up.
+///
+/// # Safety
+/// Called only from `dec_next`, whose upvalues are `HEAD_KEYS`; uses three stack slots.
 unsafe fn push_head(state: *mut ffi::lua_State, d: &Decoder) {
     let h = d.head();
-    let text = |r: &std::ops::Range<usize>| d.slice(r.clone());
-    unsafe fn set_str(state: *mut ffi::lua_State, key: &CStr, value: &[u8]) {
+    unsafe fn set_str(state: *mut ffi::lua_State, key: c_int, value: &[u8]) {
+        ffi::lua_pushvalue(state, ffi::lua_upvalueindex(key));
         ffi::lua_pushlstring(state, value.as_ptr().cast(), value.len());
-        ffi::lua_setfield(state, -2, key.as_ptr());
+        ffi::lua_rawset(state, -3);
     }
-    unsafe fn set_bool(state: *mut ffi::lua_State, key: &CStr, value: bool) {
+    unsafe fn set_value(state: *mut ffi::lua_State, key: c_int, value: c_int) {
+        ffi::lua_pushvalue(state, ffi::lua_upvalueindex(key));
+        ffi::lua_pushvalue(state, ffi::lua_upvalueindex(value));
+        ffi::lua_rawset(state, -3);
+    }
+    unsafe fn set_bool(state: *mut ffi::lua_State, key: c_int, value: bool) {
+        ffi::lua_pushvalue(state, ffi::lua_upvalueindex(key));
         ffi::lua_pushboolean(state, value as c_int);
-        ffi::lua_setfield(state, -2, key.as_ptr());
+        ffi::lua_rawset(state, -3);
     }
     // Room for what IncomingMessage adds (path, socket, connection).
     ffi::lua_createtable(state, 0, 14);
     if h.status == 0 {
-        set_str(state, c"method", text(&h.method));
-        set_str(state, c"url", text(&h.url));
+        set_str(state, K_METHOD, d.slice(h.method.clone()));
+        set_str(state, K_URL, d.slice(h.url.clone()));
     } else {
+        ffi::lua_pushvalue(state, ffi::lua_upvalueindex(K_STATUS_CODE));
         ffi::lua_pushinteger(state, h.status as ffi::lua_Integer);
-        ffi::lua_setfield(state, -2, c"statusCode".as_ptr());
-        set_str(state, c"statusMessage", text(&h.reason));
+        ffi::lua_rawset(state, -3);
+        set_str(state, K_STATUS_MESSAGE, d.slice(h.reason.clone()));
     }
-    set_str(
-        state,
-        c"httpVersion",
-        if h.version_minor == 0 { b"1.0" } else { b"1.1" },
-    );
-    set_bool(state, c"keepAlive", h.keep_alive);
-    if h.upgrade {
-        set_bool(state, c"upgrade", true);
-    }
-    if h.expect_continue {
-        set_bool(state, c"expectContinue", true);
-    }
-    if h.chunked {
-        set_bool(state, c"chunked", true);
+    let version = if h.version_minor == 0 {
+        V_HTTP10
+    } else {
+        V_HTTP11
+    };
+    set_value(state, K_HTTP_VERSION, version);
+    set_bool(state, K_KEEP_ALIVE, h.keep_alive);
+    // The flags are set only when true (most requests have none).
+    for (flag, key) in [
+        (h.upgrade, K_UPGRADE),
+        (h.expect_continue, K_EXPECT_CONTINUE),
+        (h.chunked, K_CHUNKED),
+    ] {
+        if flag {
+            set_bool(state, key, true);
+        }
     }
     if let Some(n) = h.content_length {
+        ffi::lua_pushvalue(state, ffi::lua_upvalueindex(K_CONTENT_LENGTH));
         ffi::lua_pushnumber(state, n as f64);
-        ffi::lua_setfield(state, -2, c"contentLength".as_ptr());
+        ffi::lua_rawset(state, -3);
     }
     // headers: lower-case names; repeats joined with ", " as node does, except
     // set-cookie, which is a list. rawHeaders: name, value, name, value... as sent.
     // The headers become tables only when someone asks (`http_headers`): most
     // handlers never look at most requests' headers.
-    set_str(state, c"_rawHead", text(&h.block));
+    set_str(state, K_RAW_HEAD, d.slice(h.block.clone()));
 }
 
 /// `native.http_headers(block, raw)`: the header tables of a head's `rawHead` block:
@@ -189,61 +393,5 @@ unsafe fn push_headers(state: *mut ffi::lua_State, parsed: &[httparse::Header], 
             ffi::lua_rawset(state, headers);
         }
         ffi::lua_pop(state, 2); // name, value
-    }
-}
-
-pub fn next_event(lua: &Lua, d: &mut Decoder) -> Result<MultiValue> {
-    let event = d.next();
-    match event {
-        Event::NeedMore => Ok(MultiValue::new()),
-        Event::End => 3.into_lua_multi(lua),
-        Event::Error(status, why) => (0, status, why).into_lua_multi(lua),
-        Event::Body(r) => {
-            let bytes = d.slice(r);
-            // SAFETY: pushes two values; exec_raw reserves the stack and runs us protected.
-            unsafe {
-                lua.exec_raw((), |state| {
-                    ffi::lua_pushinteger(state, 2);
-                    ffi::lua_pushlstring(state, bytes.as_ptr().cast(), bytes.len());
-                })
-            }
-        }
-        Event::Head => {
-            // A message with no body ends with its head: say so now (a third result,
-            // true) and save the caller a call for the End event.
-            let complete = d.at_empty_body();
-            if complete {
-                d.next();
-            }
-            // SAFETY: push_head's contract; exec_raw runs it protected, and the few
-            // extra slots it needs are within LUA_MINSTACK.
-            unsafe {
-                lua.exec_raw((), |state| {
-                    ffi::lua_pushinteger(state, 1);
-                    push_head(state, d);
-                    ffi::lua_pushboolean(state, complete as c_int);
-                })
-            }
-        }
-    }
-}
-
-impl UserData for HttpDecoder {
-    fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
-        methods.add_method_mut("next", |lua, this, ()| next_event(lua, &mut this.0));
-        methods.add_method_mut("feed", |_, this, data: mlua::LuaString| {
-            this.0.feed(&data.as_bytes());
-            Ok(())
-        });
-        methods.add_method_mut("eof", |_, this, ()| {
-            this.0.eof();
-            Ok(())
-        });
-        methods.add_method_mut("set_no_body", |_, this, ()| {
-            this.0.set_no_body();
-            Ok(())
-        });
-        methods.add_method("buffered", |_, this, ()| Ok(this.0.buffered()));
-        methods.add_method("idle", |_, this, ()| Ok(this.0.idle()));
     }
 }

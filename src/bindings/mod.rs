@@ -204,7 +204,7 @@ pub fn native_table(lua: &Lua, state: &SharedState) -> Result<Table> {
     )?;
     n.set("zlib_oneshot", lua.create_function(zlib::oneshot)?)?;
     n.set("zlib_stream", lua.create_function(zlib::stream)?)?;
-    n.set("http_decoder", lua.create_function(http::new_decoder)?)?;
+    n.set("http_decoder", http::constructor(lua)?)?;
     n.set("http_headers", lua.create_function(http::headers)?)?;
 
     n.set(

@@ -298,12 +298,16 @@ pub fn add_methods<M: UserDataMethods<LuvHandle>>(methods: &mut M) {
         "try_read_into",
         |lua,
          this,
-         (mut dec, on_readable): (
-            mlua::UserDataRefMut<super::http::HttpDecoder>,
-            Option<mlua::Function>,
-        )| {
+         (dec, on_readable): (mlua::AnyUserData, Option<mlua::Function>)| {
+            // SAFETY: `dec` is held for this call, and no Lua code runs before the
+            // reference is dropped.
+            let Some(d) = (unsafe { super::http::decoder_mut(&dec) }) else {
+                return Err(mlua::Error::runtime(
+                    "try_read_into: expected an http decoder (native.http_decoder)",
+                ));
+            };
             read_for_coroutine(lua, this, "try_read_into", on_readable, |lua, bytes| {
-                dec.0.feed(bytes);
+                d.feed(bytes);
                 true.into_lua_multi(lua)
             })
         },
