@@ -2,7 +2,7 @@
 Bootstrap: the first Lua that runs. Rust loads this file with the `native` table and
 gets back the hooks the loop needs:
 
-  trampoline(fn, ...)  body of every pooled coroutine: runs fn under xpcall
+  worker(RUN, fn, ...) body of every pooled coroutine: runs fn, then waits for more
   uncaught(message)    reports an error that escaped a coroutine
   main(job)            runs -l libs, -e code, the script and/or the REPL
   finish()             emits process 'exit' and ends the process
@@ -12,7 +12,7 @@ lazily `process`, `setTimeout` & co.
 ]]
 
 local native = ...
-local DONE = native.DONE
+local DONE, RUN = native.DONE, native.RUN
 -- lua_lib modules reach the Rust side through require('_native').
 package.loaded._native = native
 
@@ -87,14 +87,28 @@ local function capture(err)
   return { value = err, traceback = debug.traceback(message, 2) }
 end
 
--- Every callback the loop runs goes through here, in its own (pooled) coroutine.
+-- Every callback the loop runs goes through here.
 local function trampoline(fn, ...)
   local ok, e = xpcall(fn, capture, ...)
   if not ok then uncaught(e.value, e.traceback) end
-  return DONE
 end
 -- Batch runners (lua_lib/timer.lua) call their callbacks through it too.
 native.trampoline = trampoline
+
+-- The body of every pooled coroutine: it runs one callback, yields DONE, and waits in
+-- the loop's pool until the loop resumes it with the next (RUN, fn, args...). Keeping
+-- coroutines alive between callbacks is cheaper than resetting finished ones. A
+-- resume without RUN is a stale wake-up for a callback that already ended: ignored.
+local awaitWork
+local function worker(run, fn, ...)
+  if run ~= RUN then return awaitWork(nil) end
+  trampoline(fn, ...)
+  return awaitWork(DONE)
+end
+-- (A tail call, so that while it waits no frame holds the last callback's arguments.)
+function awaitWork(marker)
+  return worker(coroutine.yield(marker))
+end
 
 local function main(job)
   for _, lib in ipairs(job.libs or {}) do
@@ -131,7 +145,7 @@ local function finish()
 end
 
 return {
-  trampoline = trampoline,
+  worker = worker,
   uncaught = function(message) uncaught(message, message) end,
   main = main,
   finish = finish,

@@ -49,7 +49,7 @@ pub fn run(opts: Options) -> Result<i32> {
         .set_name("@lua_lib/init.lua")
         .call(native)?;
     let hooks = Hooks {
-        trampoline: init.get("trampoline")?,
+        worker: init.get("worker")?,
         uncaught: init.get("uncaught")?,
     };
     let main: mlua::Function = init.get("main")?;

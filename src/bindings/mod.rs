@@ -18,7 +18,7 @@ pub mod zlib;
 
 use mlua::{Function, IntoLuaMulti, LightUserData, Lua, Result, Table, Value};
 
-use crate::event_loop::scheduler::{done_marker, tick_marker, wait_marker};
+use crate::event_loop::scheduler::{done_marker, run_marker, tick_marker, wait_marker};
 use crate::event_loop::{SharedState, Task};
 use handle::LuvHandle;
 
@@ -26,6 +26,7 @@ pub fn native_table(lua: &Lua, state: &SharedState) -> Result<Table> {
     let n = lua.create_table()?;
     n.set("WAIT", Value::LightUserData(wait_marker()))?;
     n.set("DONE", Value::LightUserData(done_marker()))?;
+    n.set("RUN", Value::LightUserData(run_marker()))?;
     n.set("TICK", Value::LightUserData(tick_marker()))?;
     n.set(
         "null",

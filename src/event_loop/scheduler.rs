@@ -2,12 +2,13 @@
 //!
 //! Every callback the loop runs gets a coroutine of its own, so any callback may call a
 //! yielding API (`timer.sleep`, a blocking-style `read`). Starting a coroutine is the
-//! costly part (a fresh one is about twice the cost of a reused one), so finished
-//! coroutines go back to a small pool and are `reset` for the next callback.
+//! costly part, so coroutines are kept in a small pool and reused.
 //!
-//! Each pooled coroutine runs the Lua `trampoline` (lua_lib/init.lua): it calls the
-//! callback under `xpcall`, reports an uncaught error with its traceback, and returns
-//! the DONE marker, which is how the loop knows the coroutine may be reused.
+//! Each pooled coroutine runs the Lua `worker` (lua_lib/init.lua), a loop: resumed with
+//! (RUN, callback, args...), it calls the callback under `xpcall`, reports an uncaught
+//! error with its traceback, then yields the DONE marker, which is how the loop knows
+//! the callback is over and the coroutine may go back to the pool. The next callback
+//! is just another resume: no coroutine is created or reset.
 //!
 //! A coroutine that runs many callbacks in a row (the timer lists in lua_lib/timer.lua)
 //! yields the TICK marker between two of them when `process.nextTick` work is queued:
@@ -26,6 +27,8 @@ static DONE_TAG: u8 = 0;
 static WAIT_TAG: u8 = 0;
 /// The TICK marker: "run the nextTick queue, then resume me".
 static TICK_TAG: u8 = 0;
+/// The RUN marker a pooled worker is resumed with, before the callback to run.
+static RUN_TAG: u8 = 0;
 
 pub fn done_marker() -> LightUserData {
     LightUserData(&DONE_TAG as *const u8 as *mut _)
@@ -39,13 +42,18 @@ pub fn tick_marker() -> LightUserData {
     LightUserData(&TICK_TAG as *const u8 as *mut _)
 }
 
+pub fn run_marker() -> LightUserData {
+    LightUserData(&RUN_TAG as *const u8 as *mut _)
+}
+
 /// How many finished coroutines to keep for reuse.
 const POOL_MAX: usize = 128;
 
 /// The Lua functions the loop needs from lua_lib/init.lua.
 pub struct Hooks {
-    /// `trampoline(fn, ...)`: runs fn(...) under xpcall, returns DONE.
-    pub trampoline: Function,
+    /// `worker(RUN, fn, ...)`: the body of pooled coroutines; runs fn(...) under
+    /// xpcall, yields DONE, and waits for the next RUN.
+    pub worker: Function,
     /// `uncaught(message)`: reports an error that escaped a non-pooled coroutine.
     pub uncaught: Function,
 }
@@ -107,13 +115,11 @@ impl EventLoop {
     pub fn call(&self, f: Function, mut args: MultiValue) -> Result<()> {
         let pooled = self.state.borrow_mut().pool.pop();
         let thread = match pooled {
-            Some(t) => {
-                t.reset(self.hooks.trampoline.clone())?;
-                t
-            }
-            None => self.lua.create_thread(self.hooks.trampoline.clone())?,
+            Some(t) => t,
+            None => self.lua.create_thread(self.hooks.worker.clone())?,
         };
         args.push_front(Value::Function(f));
+        args.push_front(Value::LightUserData(run_marker()));
         self.resume(thread, args)
     }
 
@@ -132,12 +138,12 @@ impl EventLoop {
             result = thread.resume::<Value>(());
         }
         match result {
+            // A worker finished its callback and waits for the next one. (Only workers
+            // yield DONE, and only once per callback: a stale resume yields nothing.)
             Ok(Value::LightUserData(p)) if p == done_marker() => {
-                if thread.status() == ThreadStatus::Finished {
-                    let mut st = self.state.borrow_mut();
-                    if st.pool.len() < POOL_MAX {
-                        st.pool.push(thread);
-                    }
+                let mut st = self.state.borrow_mut();
+                if st.pool.len() < POOL_MAX {
+                    st.pool.push(thread);
                 }
                 Ok(())
             }

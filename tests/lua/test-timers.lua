@@ -220,4 +220,25 @@ require('tap')(function(test)
     end
     timer.setTimeout(100, expect(function() assert(fired == n, "fired " .. fired) end))
   end)
+  test("a callback's coroutine resumed after the callback ended runs nothing", function(expect)
+    -- A sleeps while B runs and ends, so two coroutines are back in the loop's pool
+    -- when C runs; C then resumes B's, which is idle there.
+    local coB
+    timer.setTimeout(1, function() timer.sleep(15) end)
+    timer.setTimeout(5, function() coB = coroutine.running() end)
+    timer.setTimeout(40, expect(function()
+      assert(coB ~= coroutine.running(), "B's coroutine is idle in the pool")
+      local ran = false
+      local ok, result = coroutine.resume(coB, "junk", function() ran = true end)
+      assert(ok and result == nil, tostring(result))
+      assert(not ran, "a stale resume runs nothing")
+      assert(coroutine.status(coB) == "suspended", coroutine.status(coB))
+    end))
+    -- The pool still works afterwards: callbacks keep running, in order.
+    local after = {}
+    for i = 1, 5 do timer.setTimeout(50, function() after[#after + 1] = i end) end
+    timer.setTimeout(60, expect(function()
+      assert(#after == 5 and after[5] == 5, #after)
+    end))
+  end)
 end)
