@@ -36,15 +36,14 @@ thread_local! {
     static LIVE: RefCell<BTreeSet<usize>> = const { RefCell::new(BTreeSet::new()) };
 }
 
-/// The decoder inside `ud`, if `ud` is a live decoder.
-///
-/// # Safety
-/// The caller must not hold the reference across anything that may run Lua code (the
-/// decoder's methods would alias it) or past the point where `ud` may be collected.
-pub unsafe fn decoder_mut(ud: &mlua::AnyUserData) -> Option<&mut Decoder> {
+/// The decoder inside `ud`, if `ud` is a live decoder. Dereferencing it is for a
+/// binding that holds `ud` and runs no Lua code (the decoder's methods would alias it)
+/// while it uses the reference.
+pub fn decoder_ptr(ud: &mlua::AnyUserData) -> Option<std::ptr::NonNull<Decoder>> {
     let at = ud.to_pointer() as usize;
     let live = LIVE.with(|set| set.borrow().contains(&at));
-    live.then(|| &mut *(at as *mut Decoder))
+    live.then(|| std::ptr::NonNull::new(at as *mut Decoder))
+        .flatten()
 }
 
 /// The keys of the head table (and the two version strings), in the order of

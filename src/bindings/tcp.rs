@@ -296,18 +296,16 @@ pub fn add_methods<M: UserDataMethods<LuvHandle>>(methods: &mut M) {
     // coroutine.
     methods.add_method(
         "try_read_into",
-        |lua,
-         this,
-         (dec, on_readable): (mlua::AnyUserData, Option<mlua::Function>)| {
-            // SAFETY: `dec` is held for this call, and no Lua code runs before the
-            // reference is dropped.
-            let Some(d) = (unsafe { super::http::decoder_mut(&dec) }) else {
+        |lua, this, (dec, on_readable): (mlua::AnyUserData, Option<mlua::Function>)| {
+            let Some(mut d) = super::http::decoder_ptr(&dec) else {
                 return Err(mlua::Error::runtime(
                     "try_read_into: expected an http decoder (native.http_decoder)",
                 ));
             };
             read_for_coroutine(lua, this, "try_read_into", on_readable, |lua, bytes| {
-                d.feed(bytes);
+                // SAFETY: `dec` is held for this call, and no Lua code runs while the
+                // reference lives.
+                unsafe { d.as_mut() }.feed(bytes);
                 true.into_lua_multi(lua)
             })
         },
