@@ -189,32 +189,62 @@ function OutgoingMessage:initialize(socket)
   self._chunked = false
 end
 
+-- Adds headers (a map, or luvit's list of { name, value }) to the tables of an
+-- OutgoingMessage. (A loop, not eachHeader: a closure here would keep the JIT from
+-- compiling writeHead.)
+local function mergeHeaders(hs, names, headers)
+  for k, v in pairs(headers) do
+    if type(k) == "number" and type(v) == "table" then k, v = v[1], v[2] end
+    local l = lower(k)
+    hs[l], names[l] = v, k
+  end
+end
+
+-- The header tables, made on first use. A ServerResponse starts without them: a
+-- handler that only passes its headers to writeHead has them kept as given
+-- (`_given`), and they become tables only if someone sets, reads or removes one.
+function OutgoingMessage:_own()
+  local hs = self._headers
+  if hs then return hs, self._names end
+  local names
+  hs, names = {}, {}
+  local given = self._given
+  if given then
+    self._given = false
+    mergeHeaders(hs, names, given)
+  end
+  self._headers, self._names = hs, names
+  return hs, names
+end
+
 function OutgoingMessage:setHeader(name, value)
   if self.headersSent then error("setHeader: headers already sent", 2) end
   if type(name) ~= "string" then error("setHeader: name must be a string, got " .. type(name), 2) end
+  local hs, names = self:_own()
   local l = lower(name)
-  self._headers[l] = value
-  self._names[l] = name
+  hs[l] = value
+  names[l] = name
 end
 
 function OutgoingMessage:getHeader(name)
-  return self._headers[lower(name)]
+  return (self:_own())[lower(name)]
 end
 
 function OutgoingMessage:removeHeader(name)
   if self.headersSent then error("removeHeader: headers already sent", 2) end
+  local hs, names = self:_own()
   local l = lower(name)
-  self._headers[l] = nil
-  self._names[l] = nil
+  hs[l] = nil
+  names[l] = nil
 end
 
 function OutgoingMessage:hasHeader(name)
-  return self._headers[lower(name)] ~= nil
+  return (self:_own())[lower(name)] ~= nil
 end
 
 function OutgoingMessage:getHeaders()
   local out = {}
-  for k, v in pairs(self._headers) do out[k] = v end
+  for k, v in pairs((self:_own())) do out[k] = v end
   return out
 end
 
@@ -227,16 +257,20 @@ function OutgoingMessage:_send(data)
   if not ok then return false end
   -- Past 64 KiB queued, tell the writer to wait for 'drain'.
   if queued > 65536 then
-    if not self._waitingDrain then
-      self._waitingDrain = true
-      handle:queue_write("", function()
-        self._waitingDrain = false
-        self:emit('drain')
-      end)
-    end
+    if not self._waitingDrain then self:_awaitDrain(handle) end
     return false
   end
   return true
+end
+
+-- Emits 'drain' once what is queued now has gone out. (Its own function: a closure
+-- in _send would keep the JIT from compiling it.)
+function OutgoingMessage:_awaitDrain(handle)
+  self._waitingDrain = true
+  handle:queue_write("", function()
+    self._waitingDrain = false
+    self:emit('drain')
+  end)
 end
 
 -- Writes a piece of body (sending the head first). Without a Content-Length the body
@@ -306,7 +340,8 @@ function OutgoingMessage:_finished() end
 
 local ServerResponse = OutgoingMessage:extend()
 
--- One table constructor per response: this runs for every request.
+-- One table constructor per response: this runs for every request. The header tables
+-- are made on first use (OutgoingMessage:_own).
 function ServerResponse:new(socket, req)
   return setmetatable({
     socket = socket,
@@ -315,9 +350,11 @@ function ServerResponse:new(socket, req)
     sendDate = true,
     headersSent = false,
     finished = false,
-    _headers = {},
-    _names = {},
     _chunked = false,
+    -- false rather than nil: a missing field would be looked up along the class chain.
+    _headers = false,
+    _names = false,
+    _given = false,
     _req = req,
     _keepAlive = req.keepAlive,
     _http10 = req.httpVersion == "1.0",
@@ -335,12 +372,12 @@ function ServerResponse:writeHead(statusCode, reason, headers)
   self.statusCode = statusCode
   self.statusMessage = reason
   if headers then
-    local hs, names = self._headers, self._names
-    for k, v in pairs(headers) do
-      if type(k) == "number" and type(v) == "table" then k, v = v[1], v[2] end
-      local l = lower(k)
-      hs[l] = v
-      names[l] = k
+    if not self._headers and not self._given then
+      -- The common case: nothing set before. Keep the table as given; _head reads it.
+      self._given = headers
+    else
+      local hs, names = self:_own()
+      mergeHeaders(hs, names, headers)
     end
   end
   return self
@@ -352,24 +389,44 @@ end
 function ServerResponse:_head(length, body)
   self.headersSent = true
   local code = self.statusCode
-  local hs = self._headers
-  local message = self.statusMessage
+  local message = rawget(self, "statusMessage")
   if message then
     parts[1] = "HTTP/1.1 " .. code .. " " .. message .. "\r\n"
   else
     parts[1] = statusLines[code]
   end
   local n = 1
-  for l, value in pairs(hs) do
-    n = appendHeader(parts, n, self._names[l], value)
+  -- The headers this function must know about, by their lower-case names.
+  local date, contentLength, transferEncoding, connection
+  local hs = self._headers
+  if hs then
+    local names = self._names
+    for l, value in pairs(hs) do
+      n = appendHeader(parts, n, names[l], value)
+    end
+    date, contentLength, transferEncoding, connection =
+      hs.date, hs["content-length"], hs["transfer-encoding"], hs.connection
   end
-  if self.sendDate and hs.date == nil then
+  local given = self._given
+  if given then
+    for k, v in pairs(given) do
+      if type(k) == "number" and type(v) == "table" then k, v = v[1], v[2] end
+      n = appendHeader(parts, n, k, v)
+      local l = lower(k)
+      if l == "content-length" then contentLength = v
+      elseif l == "date" then date = v
+      elseif l == "transfer-encoding" then transferEncoding = v
+      elseif l == "connection" then connection = v
+      end
+    end
+  end
+  if self.sendDate and date == nil then
     n = appendHeader(parts, n, "Date", httpDate())
   end
   local bodiless = code == 204 or code == 304 or (code >= 100 and code < 200)
   if bodiless then
     self._noBody = true
-  elseif hs["content-length"] == nil and hs["transfer-encoding"] == nil then
+  elseif contentLength == nil and transferEncoding == nil then
     if length then
       n = appendHeader(parts, n, "Content-Length", length)
     elseif self._http10 then
@@ -378,10 +435,9 @@ function ServerResponse:_head(length, body)
       n = appendHeader(parts, n, "Transfer-Encoding", "chunked")
       self._chunked = true
     end
-  elseif hs["transfer-encoding"] ~= nil then
-    self._chunked = lower(tostring(hs["transfer-encoding"])):find("chunked", 1, true) ~= nil
+  elseif transferEncoding ~= nil then
+    self._chunked = lower(tostring(transferEncoding)):find("chunked", 1, true) ~= nil
   end
-  local connection = hs.connection
   if connection ~= nil then
     if lower(tostring(connection)) == "close" then self._keepAlive = false end
   elseif not self._keepAlive then
@@ -399,7 +455,7 @@ end
 
 -- The connection's coroutine may be waiting for this response to finish.
 function ServerResponse:_finished()
-  local waiter = self._waiter
+  local waiter = rawget(self, "_waiter")
   if waiter then
     self._waiter = nil
     native.wake(waiter)
@@ -484,6 +540,16 @@ end
 
 local serve
 
+-- Suspends the connection's coroutine until `res` is finished (a handler may answer
+-- later, from a timer) or the socket is gone. (Its own function: a loop inside
+-- serve's loop would keep the JIT from compiling serve.)
+local function awaitFinish(res, socket)
+  repeat
+    res._waiter = running()
+    yield()
+  until res.finished or socket.destroyed
+end
+
 -- A new connection. Its requests are served by `serve`, in the coroutine the loop gave
 -- this callback.
 function Server:_onConnection(handle)
@@ -562,10 +628,7 @@ function serve(self, socket, dec, resume)
       req.complete = true
       req:push(nil)
       -- Answer in order: the next request waits until this response is done.
-      while not res.finished and not socket.destroyed do
-        res._waiter = running()
-        yield()
-      end
+      if not res.finished and not socket.destroyed then awaitFinish(res, socket) end
       if not res._keepAlive or socket.destroyed then break end
       req, res = nil, nil
     elseif ev == EV_ERROR then -- a is the status to answer, b why

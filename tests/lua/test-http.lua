@@ -407,6 +407,47 @@ require('tap')(function(test)
     end)
   end)
 
+  test("writeHead headers: as given, merged with setHeader, read back, as a list", function(expect)
+    local n = 0
+    serve(function(req, res)
+      n = n + 1
+      if req.url == "/given" then
+        -- Only writeHead's table: kept as given, still readable with getHeader.
+        res:writeHead(200, { ["X-Given"] = "1", ["Content-Length"] = 2, Connection = "close" })
+        assert(res:getHeader("x-given") == "1" and res:getHeader("content-length") == 2)
+        res:finish("ok")
+      elseif req.url == "/merged" then
+        res:setHeader("X-Set", "a")
+        res:setHeader("X-Both", "from setHeader")
+        res:writeHead(202, { ["x-both"] = "from writeHead", ["Connection"] = "close" })
+        res:finish("merged")
+      else
+        -- luvit's list of { name, value } pairs; a header added after writeHead.
+        res:writeHead(200, { { "X-List", "L" }, { "Connection", "close" } })
+        res:setHeader("X-Late", "yes")
+        res:finish()
+      end
+    end, function(port, server)
+      raw(port, "GET /given HTTP/1.1\r\nHost: x\r\n\r\n", expect(function(reply)
+        assert(reply:find("^HTTP/1.1 200 OK\r\n"), reply)
+        assert(reply:find("X%-Given: 1\r\n") and reply:find("Content%-Length: 2\r\n"), reply)
+        assert(select(2, reply:gsub("Content%-Length", "")) == 1, "one Content-Length: " .. reply)
+        assert(reply:find("Connection: close\r\n") and reply:find("\r\n\r\nok$"), reply)
+        raw(port, "GET /merged HTTP/1.1\r\nHost: x\r\n\r\n", expect(function(reply2)
+          assert(reply2:find("^HTTP/1.1 202 Accepted\r\n"), reply2)
+          assert(reply2:find("X%-Set: a\r\n"), reply2)
+          assert(reply2:find("x%-both: from writeHead\r\n") and not reply2:find("from setHeader"), reply2)
+          raw(port, "GET /list HTTP/1.1\r\nHost: x\r\n\r\n", expect(function(reply3)
+            assert(reply3:find("X%-List: L\r\n") and reply3:find("X%-Late: yes\r\n"), reply3)
+            assert(reply3:find("Content%-Length: 0\r\n"), reply3)
+            assert(n == 3)
+            server:close()
+          end))
+        end))
+      end))
+    end)
+  end)
+
   test("the decoder binding: events, misuse errors, collection", function()
     local native = require('_native')
     local dec = native.http_decoder("request", 8192)
