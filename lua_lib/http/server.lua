@@ -31,7 +31,39 @@ local errorResponse = require('http').errorResponse
 local STATUS_CODES = require('http').STATUS_CODES
 
 local yield, running = coroutine.yield, coroutine.running
-local concat, lower, find, sub, format = table.concat, string.lower, string.find, string.sub, string.format
+local concat, find, sub, format = table.concat, string.find, string.sub, string.format
+
+-- Response header names lower-cased, status lines, and small numbers as text, each
+-- made once: the same few come with every response. (The names come from handlers,
+-- so that cache stops growing at 1000 entries.)
+local lowered, loweredCount = {}, 0
+local function lower(name)
+  local l = lowered[name]
+  if l == nil then
+    l = string.lower(name)
+    if loweredCount < 1000 then
+      lowered[name], loweredCount = l, loweredCount + 1
+    end
+  end
+  return l
+end
+
+local statusLines = setmetatable({}, { __index = function(lines, code)
+  local line = "HTTP/1.1 " .. code .. " " .. (STATUS_CODES[code] or "Unknown") .. "\r\n"
+  if STATUS_CODES[code] then rawset(lines, code, line) end
+  return line
+end })
+
+local numbers = setmetatable({}, { __index = function(cache, n)
+  local t = tostring(n)
+  if n >= 0 and n < 65536 and n % 1 == 0 then rawset(cache, n, t) end
+  return t
+end })
+
+local function text(value)
+  if type(value) == "number" then return numbers[value] end
+  return tostring(value)
+end
 
 local EV_ERROR, EV_HEAD, EV_BODY, EV_END = 0, 1, 2, 3
 
@@ -256,6 +288,36 @@ local function reject(server, client, client_ip, status, why)
   return "close"
 end
 
+-- The buffer response heads are built in (one at a time).
+local headParts = {}
+
+-- Sends a streamed body (content is a function returning pieces, then nil) chunked,
+-- compressed if `encoding` says so. Returns the bytes sent, or nil, err.
+function Server:_sendStreamed(client, content, encoding, url)
+  local z = encoding and zlib.stream("compress", encoding == "gzip" and "gzip" or "zlib")
+  local size = 0
+  local function sendChunk(data)
+    if #data > 0 then
+      size = size + #data
+      client:write({ format("%x\r\n", #data), data, "\r\n" })
+    end
+  end
+  while true do
+    local ok, chunk = pcall(content)
+    if not ok then
+      -- The head is out: all we can do is cut the connection.
+      self.logger:error("content function failed for " .. url .. ": " .. tostring(chunk))
+      return nil, chunk
+    end
+    if chunk == nil then break end
+    chunk = tostring(chunk)
+    sendChunk(z and (z:write(chunk) .. z:flush()) or chunk)
+  end
+  if z then sendChunk(z:finish()) end
+  client:write("0\r\n\r\n")
+  return size
+end
+
 -- Reads one request, calls the handler, writes the response.
 -- Returns "keep-alive", "close", or nil, err.
 function Server:process_request(client, client_ip, count, redis_module)
@@ -341,8 +403,8 @@ function Server:process_request(client, client_ip, count, redis_module)
   -- Compression: enabled, listed type, big enough (streams always), not encoded yet,
   -- not 204/304/HEAD, and the client accepts it.
   local encoding
-  if not bodiless and not isHead and hs["content-encoding"] == nil and compressible(cfg, hs["content-type"])
-      and (streamed or #content >= (cfg.compression.min_size or 0)) then
+  if not bodiless and not isHead and hs["content-encoding"] == nil
+      and (streamed or #content >= (cfg.compression.min_size or 0)) and compressible(cfg, hs["content-type"]) then
     encoding = negotiate(headers["accept-encoding"])
   end
   if encoding then
@@ -360,46 +422,37 @@ function Server:process_request(client, client_ip, count, redis_module)
     hs["content-length"] = #content
   end
 
-  local parts = { "HTTP/1.1 ", status, " ", STATUS_CODES[status] or "Unknown", "\r\n" }
+  -- The head as a list of pieces, joined once (no string per header line).
+  local parts, n = { statusLines[status] }, 1
   for name, value in pairs(hs) do
     if type(value) == "table" then
-      for _, v in ipairs(value) do parts[#parts + 1] = name .. ": " .. tostring(v) .. "\r\n" end
+      for _, v in ipairs(value) do
+        parts[n + 1], parts[n + 2], parts[n + 3], parts[n + 4] = name, ": ", text(v), "\r\n"
+        n = n + 4
+      end
     else
-      parts[#parts + 1] = name .. ": " .. tostring(value) .. "\r\n"
+      parts[n + 1], parts[n + 2], parts[n + 3], parts[n + 4] = name, ": ", text(value), "\r\n"
+      n = n + 4
     end
   end
-  parts[#parts + 1] = "\r\n"
+  parts[n + 1] = "\r\n"
   local size = 0
   if streamed then
-    client:write(concat(parts))
+    client:write(concat(parts, "", 1, n + 1))
     if not (isHead or bodiless) then
-      local z = encoding and zlib.stream("compress", encoding == "gzip" and "gzip" or "zlib")
-      local function sendChunk(data)
-        if #data > 0 then
-          size = size + #data
-          client:write({ format("%x\r\n", #data), data, "\r\n" })
-        end
-      end
-      while true do
-        local cok, chunk = pcall(content)
-        if not cok then
-          -- The head is out: all we can do is cut the connection.
-          self.logger:error("content function failed for " .. url .. ": " .. tostring(chunk))
-          return nil, chunk
-        end
-        if chunk == nil then break end
-        chunk = tostring(chunk)
-        sendChunk(z and (z:write(chunk) .. z:flush()) or chunk)
-      end
-      if z then sendChunk(z:finish()) end
-      client:write("0\r\n\r\n")
+      local err
+      size, err = self:_sendStreamed(client, content, encoding, url)
+      if not size then return nil, err end
     end
   else
     if not (isHead or bodiless) then
-      parts[#parts + 1] = content
+      n = n + 1
+      parts[n + 1] = content
       size = #content
     end
-    client:write(concat(parts))
+    local response = concat(parts, "", 1, n + 1)
+    parts[n + 1] = nil -- (the buffer keeps no body alive)
+    client:write(response)
   end
 
   if LEVELS.access >= LEVELS[cfg.log_level] then

@@ -23,7 +23,7 @@ use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::ffi::{c_int, CStr};
 
-use mlua::{ffi, Function, Lua, MultiValue, Result};
+use mlua::{ffi, Function, Lua, Result};
 
 use crate::http::decoder::{Decoder, Event, Mode};
 
@@ -307,32 +307,30 @@ unsafe fn push_head(state: *mut ffi::lua_State, d: &Decoder) {
 
 /// `native.http_headers(block, raw)`: the header tables of a head's `rawHead` block:
 /// `headers` (lower-case names; a repeated header joined with ", ", except set-cookie,
-/// which is a list) and, if `raw`, `rawHeaders` (name, value, ... as sent).
-pub fn headers(
-    lua: &Lua,
-    (block, want_raw): (mlua::LuaString, Option<bool>),
-) -> Result<MultiValue> {
-    let bytes = block.as_bytes();
+/// which is a list) and, if `raw`, `rawHeaders` (name, value, ... as sent). A C
+/// function, like the decoder's methods: http.server calls it for every request.
+pub unsafe extern "C-unwind" fn headers(state: *mut ffi::lua_State) -> c_int {
+    let mut len = 0;
+    let block = ffi::luaL_checklstring(state, 1, &mut len);
+    let want_raw = ffi::lua_toboolean(state, 2) != 0;
+    // (The string stays alive as argument 1 while the slices into it are used.)
+    let bytes = std::slice::from_raw_parts(block.cast::<u8>(), len);
     let mut parsed = [httparse::EMPTY_HEADER; crate::http::decoder::MAX_HEADERS];
-    let n = match httparse::parse_headers(&bytes, &mut parsed) {
+    let n = match httparse::parse_headers(bytes, &mut parsed) {
         Ok(httparse::Status::Complete((_, hs))) => hs.len(),
         _ => {
-            return Err(mlua::Error::runtime(
-                "http_headers: not a header block from the decoder",
-            ))
+            return ffi::luaL_error(
+                state,
+                c"http_headers: not a header block from the decoder".as_ptr(),
+            )
         }
     };
-    let parsed = &parsed[..n];
-    let want_raw = want_raw.unwrap_or(false);
-    unsafe {
-        lua.exec_raw((), |state| {
-            ffi::lua_createtable(state, 0, n as c_int);
-            if want_raw {
-                ffi::lua_createtable(state, (n * 2) as c_int, 0);
-            }
-            push_headers(state, parsed, want_raw);
-        })
+    ffi::lua_createtable(state, 0, n as c_int);
+    if want_raw {
+        ffi::lua_createtable(state, (n * 2) as c_int, 0);
     }
+    push_headers(state, &parsed[..n], want_raw);
+    1 + want_raw as c_int
 }
 
 /// Fills the headers table (and the rawHeaders table above it, if `raw`).

@@ -206,7 +206,11 @@ pub fn native_table(lua: &Lua, state: &SharedState) -> Result<Table> {
     n.set("zlib_oneshot", lua.create_function(zlib::oneshot)?)?;
     n.set("zlib_stream", lua.create_function(zlib::stream)?)?;
     n.set("http_decoder", http::constructor(lua)?)?;
-    n.set("http_headers", lua.create_function(http::headers)?)?;
+    // SAFETY: a C function that checks its arguments and uses only the stack space
+    // Lua guarantees a C function.
+    n.set("http_headers", unsafe {
+        lua.create_c_function(http::headers)?
+    })?;
 
     n.set(
         "exit",
