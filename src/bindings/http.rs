@@ -309,6 +309,9 @@ unsafe fn push_head(state: *mut ffi::lua_State, d: &Decoder) {
 /// `headers` (lower-case names; a repeated header joined with ", ", except set-cookie,
 /// which is a list) and, if `raw`, `rawHeaders` (name, value, ... as sent). A C
 /// function, like the decoder's methods: http.server calls it for every request.
+///
+/// # Safety
+/// Only Lua calls it, as a C function (with a valid state and LUA_MINSTACK free slots).
 pub unsafe extern "C-unwind" fn headers(state: *mut ffi::lua_State) -> c_int {
     let mut len = 0;
     let block = ffi::luaL_checklstring(state, 1, &mut len);
