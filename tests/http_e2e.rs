@@ -439,6 +439,37 @@ fn tls_with_sni_via_curl_and_openssl() {
     );
     assert!(text.contains("ALPN protocol: http/1.1"), "{text}");
 
+    // 1 MiB up and back down: more than rustls buffers at once, both ways.
+    let data: Vec<u8> = (0..1u32 << 20).map(|i| (i * 7 + i / 4099) as u8).collect();
+    let file = std::env::temp_dir().join(format!("stardust-tls-{}.bin", std::process::id()));
+    std::fs::write(&file, &data).unwrap();
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "-S",
+            "--max-time",
+            "10",
+            "--cacert",
+            ca,
+            "--data-binary",
+        ])
+        .arg(format!("@{}", file.display()))
+        .arg(format!("https://localhost:{}/echo", s.port))
+        .output()
+        .expect("curl runs");
+    let _ = std::fs::remove_file(&file);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stdout == data,
+        "echoed {} of {} bytes",
+        out.stdout.len(),
+        data.len()
+    );
+
     // A failed handshake (plain HTTP to the TLS port) closes that connection only.
     let _ = raw(s.port, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
     let (body, _) = curl(&["--cacert", ca, &format!("https://localhost:{}/c", s.port)]);

@@ -536,21 +536,10 @@ fn write(lua: &Lua, this: &LuvHandle, data: Value, cb: Value, defer: bool) -> Re
         return error_values(lua, "ENOTCONN", "socket is not connected");
     };
     let mut written = 0;
-    if let (Some(conn), false, true, true) = (
-        t.tls.as_deref_mut(),
-        defer,
-        t.writes.is_empty(),
-        t.connect_waker.is_none(),
-    ) {
-        // TLS takes all the plaintext at once; what the socket does not take yet
-        // stays in rustls until the socket turns writable.
-        for b in &bytes {
-            if let Err(e) = super::tls::write_plain(s, conn, b) {
-                return io_error_values(lua, &e);
-            }
-        }
-        written = total;
-    } else if !defer && t.writes.is_empty() && t.connect_waker.is_none() {
+    // Through TLS, writes always go through the queue, which the loop's flush feeds
+    // to rustls as it takes it (rustls buffers only so much).
+    let defer = defer || t.tls.is_some();
+    if !defer && t.writes.is_empty() && t.connect_waker.is_none() {
         written = match write_all_now(s, &bytes) {
             Ok(n) => n,
             Err(e) => return io_error_values(lua, &e),
@@ -629,13 +618,12 @@ fn read_for_coroutine(
     let mut result = None;
     while !would_block {
         match super::tls::read_plain(s, t.tls.as_deref_mut(), read_buf) {
-            Ok(0) => {
+            Ok((0, _)) => {
                 t.eof = true;
                 return Value::Nil.into_lua_multi(lua);
             }
-            Ok(n) => {
-                // (Through TLS a short read says nothing about the socket.)
-                t.drained = n < read_buf.len() && !t.hup && t.tls.is_none();
+            Ok((n, dry)) => {
+                t.drained = dry && !t.hup;
                 result = Some(n);
                 break;
             }

@@ -230,26 +230,33 @@ fn tls_error(e: rustls::Error) -> io::Error {
 }
 
 /// Reads plaintext: straight from the socket, or through TLS (reading ciphertext
-/// until there is plaintext or the socket would block). Ok(0) is the end of the stream.
+/// until there is plaintext or the socket would block). Ok((0, _)) is the end of the
+/// stream. The flag says the socket was read dry: its last read came back short and
+/// nothing is left over in TLS, so another read now would only say WouldBlock.
 pub fn read_plain(
     s: &mut mio::net::TcpStream,
     tls: Option<&mut Connection>,
     buf: &mut [u8],
-) -> io::Result<usize> {
-    let Some(conn) = tls else { return s.read(buf) };
+) -> io::Result<(usize, bool)> {
+    let Some(conn) = tls else {
+        let n = s.read(buf)?;
+        return Ok((n, n < buf.len()));
+    };
+    let mut socket = ShortReads { s, short: false };
     loop {
         match conn.reader().read(buf) {
-            Ok(n) => return Ok(n),
+            // (A short read of plaintext means rustls holds no more of it.)
+            Ok(n) => return Ok((n, socket.short && n < buf.len())),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok((0, false)),
             Err(e) => return Err(e),
         }
-        match conn.read_tls(s) {
-            Ok(0) => return Ok(0),
+        match conn.read_tls(&mut socket) {
+            Ok(0) => return Ok((0, false)),
             Ok(_) => {
                 let processed = conn.process_new_packets();
                 // Send what the handshake (or an alert) needs, even on failure.
-                flush_tls(s, conn)?;
+                flush_tls(socket.s, conn)?;
                 processed.map_err(tls_error)?;
             }
             Err(e) => return Err(e),
@@ -257,14 +264,41 @@ pub fn read_plain(
     }
 }
 
-/// Hands plaintext to TLS and sends what it can; rustls keeps the rest.
+/// The socket as rustls reads it, noting whether the last read came back short.
+struct ShortReads<'a> {
+    s: &'a mut mio::net::TcpStream,
+    short: bool,
+}
+
+impl Read for ShortReads<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.s.read(buf)?;
+        self.short = n < buf.len();
+        Ok(n)
+    }
+}
+
+/// Hands rustls as much of `data` as it takes, sending its records to the socket
+/// whenever its buffer fills. Returns how much it took: less than all of `data` when
+/// the socket is full too (the rest waits for the socket to turn writable).
 pub fn write_plain(
     s: &mut mio::net::TcpStream,
     conn: &mut Connection,
     data: &[u8],
-) -> io::Result<()> {
-    conn.writer().write_all(data)?;
-    flush_tls(s, conn)
+) -> io::Result<usize> {
+    let mut taken = 0;
+    while taken < data.len() {
+        match conn.writer().write(&data[taken..])? {
+            0 => {
+                flush_tls(s, conn)?;
+                if conn.wants_write() {
+                    break; // the socket would block
+                }
+            }
+            n => taken += n,
+        }
+    }
+    Ok(taken)
 }
 
 /// One step of a client handshake: Ok(true) when done, Ok(false) to wait for input.

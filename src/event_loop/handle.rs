@@ -140,6 +140,7 @@ impl Tcp {
             || self.listen_cb.is_some()
             || self.accept_waiter.is_some()
             || !self.writes.is_empty()
+            || self.tls.as_ref().is_some_and(|c| c.wants_write())
             || self.shutdown.is_some()
     }
 }

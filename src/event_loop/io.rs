@@ -148,12 +148,12 @@ impl EventLoop {
                 };
                 let args =
                     match crate::bindings::tls::read_plain(s, tcp.tls.as_deref_mut(), read_buf) {
-                        Ok(0) => {
+                        Ok((0, _)) => {
                             tcp.read_cb = None;
                             tcp.eof = true;
                             (Value::Nil, Value::Nil).into_lua_multi(&self.lua)?
                         }
-                        Ok(n) => (Value::Nil, self.lua.create_string(&read_buf[..n])?)
+                        Ok((n, _)) => (Value::Nil, self.lua.create_string(&read_buf[..n])?)
                             .into_lua_multi(&self.lua)?,
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -212,13 +212,21 @@ impl LoopState {
         }
         let mut failure: Option<io::Error> = None;
         if let Some(conn) = tcp.tls.as_deref_mut() {
-            // Through TLS: rustls takes the queued plaintext whole; then send what the
-            // socket takes.
-            while let Some(req) = tcp.writes.pop_front() {
-                if let Err(e) = conn.writer().write_all(&req.data[req.written..]) {
-                    failure = Some(e);
+            // Through TLS: feed rustls the queued plaintext as it takes it (it buffers
+            // up to a limit), sending its records as its buffer fills. What neither
+            // takes stays queued until the socket turns writable.
+            while let Some(req) = tcp.writes.front_mut() {
+                match crate::bindings::tls::write_plain(s, conn, &req.data[req.written..]) {
+                    Ok(n) => req.written += n,
+                    Err(e) => {
+                        failure = Some(e);
+                        break;
+                    }
+                }
+                if req.written < req.data.len() {
                     break;
                 }
+                let req = tcp.writes.pop_front().expect("front exists");
                 done.extend(req.waker.map(|w| Task::Wake(w, MultiValue::new())));
             }
             if failure.is_none() {
@@ -227,7 +235,7 @@ impl LoopState {
                 }
             }
         }
-        while let Some(req) = tcp.writes.front_mut() {
+        while let Some(req) = tcp.writes.front_mut().filter(|_| tcp.tls.is_none()) {
             match s.write(&req.data[req.written..]) {
                 Ok(n) => {
                     req.written += n;
@@ -255,7 +263,9 @@ impl LoopState {
             if let Some(t) = tcp.write_waiter.take() {
                 done.push(Task::Wake(Waker::Thread(t), MultiValue::new()));
             }
-            if let Some(waker) = tcp.shutdown.take() {
+            // (Through TLS, shut down only once rustls has sent all it holds.)
+            let tls_pending = tcp.tls.as_ref().is_some_and(|c| c.wants_write());
+            if let Some(waker) = tcp.shutdown.take_if(|_| !tls_pending) {
                 if let Some(conn) = tcp.tls.as_deref_mut() {
                     conn.send_close_notify();
                     let _ = crate::bindings::tls::flush_tls(s, conn);

@@ -83,6 +83,40 @@ require('tap')(function(test)
     end)
   end)
 
+  test("https: a 1 MiB POST echoed back, and keep-alive requests after it", function(expect)
+    -- Many TLS records each way: no plaintext may be left behind in TLS or the socket.
+    local server = https.createServer({ cert = F .. "localhost.pem", key = F .. "localhost.key" }, function(req, res)
+      local parts = {}
+      req:on('data', function(c) parts[#parts + 1] = c end)
+      req:on('end', function() res:finish(table.concat(parts)) end)
+    end)
+    local agent = require("http").Agent:new({ keepAlive = true })
+    local piece = ("0123456789abcdef"):rep(4096) -- 64 KiB
+    local function post(port, pieces, done)
+      local req = https.request({ host = "127.0.0.1", port = port, method = "POST", path = "/",
+        servername = "localhost", ca = CA, agent = agent }, function(res)
+        local got = {}
+        res:on('data', function(c) got[#got + 1] = c end)
+        res:on('end', function() done(table.concat(got)) end)
+      end)
+      for _ = 1, pieces do req:write(piece) end
+      req:finish()
+    end
+    server:listen(0, "127.0.0.1", function()
+      local port = server:address().port
+      post(port, 16, expect(function(body)
+        assert(#body == 16 * #piece and body == piece:rep(16), "1 MiB echoed, got " .. #body)
+        post(port, 1, expect(function(body2)
+          assert(body2 == piece, #body2)
+          post(port, 0, expect(function(body3)
+            assert(body3 == "", #body3)
+            server:close()
+          end))
+        end))
+      end))
+    end)
+  end)
+
   test("http.server with ssl and SNI", function(expect)
     local srv = assert(hserver.new({ port = 0, log_level = "error", ssl = {
       default = { cert = F .. "localhost.pem", key = F .. "localhost.key" },
