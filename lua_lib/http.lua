@@ -38,6 +38,7 @@ local Emitter = require('core').Emitter
 
 local yield, running = coroutine.yield, coroutine.running
 local WAIT = native.WAIT
+local tcpQueueWrite, tcpReadInto = native.tcp_queue_write, native.tcp_read_into
 local concat, tostring, type, pairs, setmetatable = table.concat, tostring, type, pairs, setmetatable
 local find, sub = string.find, string.sub
 local newReadableState = stream.newReadableState
@@ -253,7 +254,13 @@ function OutgoingMessage:_send(data)
   local socket = self.socket
   if not socket or socket.destroyed or not socket._handle then return false end
   local handle = socket._handle
-  local ok, queued = handle:queue_write(data)
+  -- (An http server's sockets carry their handle's id, for the raw write.)
+  local hkey, ok, queued = socket._hkey, nil, nil
+  if hkey then
+    ok, queued = tcpQueueWrite(hkey, socket._hgen, data)
+  else
+    ok, queued = handle:queue_write(data)
+  end
   if not ok then return false end
   -- Past 64 KiB queued, tell the writer to wait for 'drain'.
   if queued > 65536 then
@@ -343,9 +350,12 @@ local ServerResponse = OutgoingMessage:extend()
 -- One table constructor per response: this runs for every request. The header tables
 -- are made on first use (OutgoingMessage:_own).
 function ServerResponse:new(socket, req)
-  return setmetatable({
-    socket = socket,
-    connection = socket,
+  -- Every value in the constructor is a constant, so it is one copy of a template
+  -- with all the keys; the fields set after it then only store (a key a constructor
+  -- gives a computed value is added to the table afterwards, one insertion each).
+  local res = setmetatable({
+    socket = false,
+    connection = false,
     statusCode = 200,
     sendDate = true,
     headersSent = false,
@@ -355,11 +365,14 @@ function ServerResponse:new(socket, req)
     _headers = false,
     _names = false,
     _given = false,
-    _req = req,
-    _keepAlive = req.keepAlive,
-    _http10 = req.httpVersion == "1.0",
-    _noBody = req.method == "HEAD",
+    _req = false,
+    _keepAlive = false,
+    _http10 = false,
+    _noBody = false,
   }, self.meta)
+  res.socket, res.connection, res._req = socket, socket, req
+  res._keepAlive, res._http10, res._noBody = req.keepAlive, req.httpVersion == "1.0", req.method == "HEAD"
+  return res
 end
 
 -- writeHead(statusCode, [reason], [headers])
@@ -558,16 +571,18 @@ function Server:_onConnection(handle)
   self:emit('connection', socket)
   local dec = native.http_decoder("request", self.maxHeaderSize)
   self:_startSweep()
+  local hkey, hgen = handle:id()
+  socket._hkey, socket._hgen = hkey, hgen
   local resume
-  resume = function() return serve(self, socket, dec, resume) end
-  return serve(self, socket, dec, resume)
+  resume = function() return serve(self, socket, dec, resume, hkey, hgen) end
+  return serve(self, socket, dec, resume, hkey, hgen)
 end
 
 -- Serves requests on a connection until it closes. Between requests (the keep-alive
 -- wait) it holds no coroutine: it registers `resume` for the socket's next bytes and
 -- returns, and the loop calls `resume` in a fresh coroutine when they come. An idle
 -- connection costs its socket, its decoder and that closure.
-function serve(self, socket, dec, resume)
+function serve(self, socket, dec, resume, hkey, hgen)
   local handle = socket._handle
   local waiting = self._waiting
   local idle = self._idle
@@ -584,12 +599,16 @@ function serve(self, socket, dec, resume)
         waiting[socket] = self._now
         idle[socket] = between
       end
-      local ok, err
-      if between then
-        ok, err = handle:try_read_into(dec, resume)
-        if ok == WAIT then return end
-      else
-        ok, err = uv.co_read_into(handle, dec)
+      -- A read that finds bytes goes through the raw function; one that has to wait
+      -- goes through the handle's method, which registers the waker.
+      local ok, err = tcpReadInto(hkey, hgen, dec)
+      if ok == false then
+        if between then
+          ok, err = handle:try_read_into(dec, resume)
+          if ok == WAIT then return end
+        else
+          ok, err = uv.co_read_into(handle, dec)
+        end
       end
       if ok == nil then
         if err or dec:idle() then break end

@@ -31,6 +31,7 @@ local errorResponse = require('http').errorResponse
 local STATUS_CODES = require('http').STATUS_CODES
 
 local yield, running = coroutine.yield, coroutine.running
+local tcpQueueWrite, tcpReadInto = native.tcp_queue_write, native.tcp_read_into
 local concat, find, sub, format = table.concat, string.find, string.sub, string.format
 
 -- Response header names lower-cased, status lines, and small numbers as text, each
@@ -161,13 +162,14 @@ local Client = Object:extend()
 function Client:initialize(handle, server)
   self.handle = handle
   self.server = server
+  self._hkey, self._hgen = handle:id() -- for the raw read and write (bindings/fast.rs)
   self.decoder = native.http_decoder("request", server.cfg.request_line_limit, server.cfg.max_body_size)
   self.deadline = nil -- loop time (ms) after which the sweep closes the connection
 end
 
 -- Writes data; waits (yields) only when a lot is queued. Returns true or nil, err.
 function Client:write(data)
-  local ok, queued = self.handle:queue_write(data)
+  local ok, queued = tcpQueueWrite(self._hkey, self._hgen, data)
   if not ok then return nil, queued end
   if queued > 1024 * 1024 then
     -- Backpressure: let the socket drain before queuing more.
@@ -267,7 +269,10 @@ local function nextEvent(client)
   while true do
     local ev, a, b = dec:next()
     if ev ~= nil then return ev, a, b end
-    local ok, err = uv.co_read_into(handle, dec)
+    -- A read that finds bytes goes through the raw function; one that has to wait
+    -- goes through the handle's method, which registers the coroutine.
+    local ok, err = tcpReadInto(client._hkey, client._hgen, dec)
+    if ok == false then ok, err = uv.co_read_into(handle, dec) end
     if ok == nil then
       if err then return nil, client.timedOut and "timeout" or err end
       if dec:idle() then return nil, "closed" end

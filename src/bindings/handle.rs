@@ -62,6 +62,8 @@ impl UserData for LuvHandle {
             Ok(this.state.borrow().handles.has_ref(this.id))
         });
         methods.add_method("get_type", |_, this, ()| Ok(this.kind));
+        // The handle's id (slab key, generation), for the raw functions of fast.rs.
+        methods.add_method("id", |_, this, ()| Ok((this.id.key, this.id.gen)));
         methods.add_meta_method(MetaMethod::ToString, |_, this, ()| {
             Ok(format!(
                 "uv_{}_t: {}:{}",

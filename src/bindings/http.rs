@@ -40,7 +40,11 @@ thread_local! {
 /// binding that holds `ud` and runs no Lua code (the decoder's methods would alias it)
 /// while it uses the reference.
 pub fn decoder_ptr(ud: &mlua::AnyUserData) -> Option<std::ptr::NonNull<Decoder>> {
-    let at = ud.to_pointer() as usize;
+    decoder_at(ud.to_pointer() as usize)
+}
+
+/// The decoder at address `at` (a userdata's payload), if a live decoder is there.
+pub fn decoder_at(at: usize) -> Option<std::ptr::NonNull<Decoder>> {
     let live = LIVE.with(|set| set.borrow().contains(&at));
     live.then(|| std::ptr::NonNull::new(at as *mut Decoder))
         .flatten()

@@ -7,6 +7,7 @@
 //! a `Task` and returns.
 
 pub mod errors;
+pub mod fast;
 pub mod handle;
 pub mod http;
 pub mod json;
@@ -55,11 +56,8 @@ pub fn native_table(lua: &Lua, state: &SharedState) -> Result<Table> {
         lua.create_function(|_, fd: i32| Ok(tty::guess_handle(fd)))?,
     )?;
 
-    let st = state.clone();
-    n.set(
-        "now",
-        lua.create_function(move |_, ()| Ok(st.borrow().now()))?,
-    )?;
+    // now, tcp_queue_write, tcp_read_into: raw C functions for the hot path.
+    fast::install(lua, &n, state)?;
     let st = state.clone();
     n.set(
         "update_time",

@@ -552,30 +552,11 @@ fn write(lua: &Lua, this: &LuvHandle, data: Value, cb: Value, defer: bool) -> Re
         }
         return (true, 0).into_lua_multi(lua);
     }
-    // Queue the rest (all of it when deferred).
-    let mut rest = Vec::with_capacity(total - written);
-    let mut skip = written;
-    for b in &bytes {
-        if skip >= b.len() {
-            skip -= b.len();
-            continue;
-        }
-        rest.extend_from_slice(&b[skip..]);
-        skip = 0;
-    }
+    // Queue the rest (all of it when deferred). The second result is how much is now
+    // queued, so writers can apply backpressure without another call.
     let is_thread = matches!(waker, Some(Waker::Thread(_)));
-    t.writes.push_back(WriteReq {
-        data: rest,
-        written: 0,
-        waker,
-    });
-    // The second result is how much is now queued, so writers can apply backpressure
-    // without another call.
-    let queued: usize = t.writes.iter().map(|w| w.data.len() - w.written).sum();
-    if defer {
-        st.mark_dirty(this.id);
-    }
-    st.refresh_tcp_active(this.id);
+    let parts: Vec<&[u8]> = bytes.iter().map(|b| &b[..]).collect();
+    let queued = enqueue(&mut st, this.id, &parts, written, waker, defer);
     if is_thread {
         wait(lua)
     } else {
@@ -607,33 +588,11 @@ fn read_for_coroutine(
         }
         None => return error_values(lua, "EBADF", "handle is closed"),
     };
-    if t.eof {
-        return Value::Nil.into_lua_multi(lua);
-    }
-    let Socket::Stream(s) = &mut t.socket else {
-        return error_values(lua, "ENOTCONN", "socket is not connected");
-    };
-    // Nothing new since a short read: skip the syscall that would say WouldBlock.
-    let mut would_block = t.drained;
-    let mut result = None;
-    while !would_block {
-        match super::tls::read_plain(s, t.tls.as_deref_mut(), read_buf) {
-            Ok((0, _)) => {
-                t.eof = true;
-                return Value::Nil.into_lua_multi(lua);
-            }
-            Ok((n, dry)) => {
-                t.drained = dry && !t.hup;
-                result = Some(n);
-                break;
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => would_block = true,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return io_error_values(lua, &e),
-        }
-    }
-    if let Some(n) = result {
-        return deliver(lua, &read_buf[..n]);
+    match read_once(t, read_buf) {
+        ReadOnce::Data(n) => return deliver(lua, &read_buf[..n]),
+        ReadOnce::Eof => return Value::Nil.into_lua_multi(lua),
+        ReadOnce::Failed(e) => return io_error_values(lua, &e),
+        ReadOnce::WouldBlock => {}
     }
     t.read_waiter = Some(match on_readable {
         Some(f) => Waker::Callback(lua.create_registry_value(f)?),
@@ -641,6 +600,83 @@ fn read_for_coroutine(
     });
     st.refresh_tcp_active(this.id);
     wait(lua)
+}
+
+/// What one read of a socket, without waiting, gave.
+pub enum ReadOnce {
+    /// This many bytes, in the loop's read buffer.
+    Data(usize),
+    Eof,
+    WouldBlock,
+    Failed(io::Error),
+}
+
+/// Reads a stream socket once, without waiting (and without a syscall when the last
+/// read left it dry). The bytes land in `read_buf`.
+pub fn read_once(t: &mut Tcp, read_buf: &mut [u8]) -> ReadOnce {
+    if t.eof {
+        return ReadOnce::Eof;
+    }
+    let Socket::Stream(s) = &mut t.socket else {
+        return ReadOnce::Failed(io::Error::from_raw_os_error(libc::ENOTCONN));
+    };
+    // Nothing new since a short read: skip the syscall that would say WouldBlock.
+    if t.drained {
+        return ReadOnce::WouldBlock;
+    }
+    loop {
+        match super::tls::read_plain(s, t.tls.as_deref_mut(), read_buf) {
+            Ok((0, _)) => {
+                t.eof = true;
+                return ReadOnce::Eof;
+            }
+            Ok((n, dry)) => {
+                t.drained = dry && !t.hup;
+                return ReadOnce::Data(n);
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return ReadOnce::WouldBlock,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return ReadOnce::Failed(e),
+        }
+    }
+}
+
+/// Queues `parts` (from byte `skip` on) on socket `id` as one write request, with an
+/// optional waker for when it has gone out; `flush_later` marks the socket for the
+/// flush that runs when the current task ends. Returns how much is queued now.
+pub fn enqueue(
+    st: &mut LoopState,
+    id: HandleId,
+    parts: &[&[u8]],
+    skip: usize,
+    waker: Option<Waker>,
+    flush_later: bool,
+) -> usize {
+    let Some(Kind::Tcp(t)) = st.handles.get_mut(id).map(|h| &mut h.kind) else {
+        return 0;
+    };
+    let total: usize = parts.iter().map(|b| b.len()).sum();
+    let mut rest = Vec::with_capacity(total.saturating_sub(skip));
+    let mut skip = skip;
+    for b in parts {
+        if skip >= b.len() {
+            skip -= b.len();
+            continue;
+        }
+        rest.extend_from_slice(&b[skip..]);
+        skip = 0;
+    }
+    t.writes.push_back(WriteReq {
+        data: rest,
+        written: 0,
+        waker,
+    });
+    let queued = t.writes.iter().map(|w| w.data.len() - w.written).sum();
+    if flush_later {
+        st.mark_dirty(id);
+    }
+    st.refresh_tcp_active(id);
+    queued
 }
 
 /// Writes the slices until done or WouldBlock; returns how much went out.

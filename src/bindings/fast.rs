@@ -1,0 +1,196 @@
+//! Raw C functions for the per-request hot path.
+//!
+//! The handle methods are mlua methods, and mlua's glue for one call (type check,
+//! borrow, argument and result conversion, a protected call) costs more than the
+//! work of a queued write or a read that finds its bytes. The few calls a server
+//! makes for every request are also offered here as plain `lua_CFunction`s, which
+//! LuaJIT calls directly. They take a handle by its id (`handle:id()`: slab key and
+//! generation, so a stale id finds nothing), and do only the common case: anything
+//! that has to register a waker (a callback, a waiting coroutine) stays with the
+//! mlua methods.
+//!
+//! - `now()`: the loop's time in ms, as `uv.now()`.
+//! - `tcp_queue_write(key, gen, data)`: as `handle:queue_write(data)` without a
+//!   callback: true and the bytes now queued, or nil, err, code.
+//! - `tcp_read_into(key, gen, decoder)`: as `handle:try_read_into(decoder)`, except
+//!   that where that would wait it returns false (the caller then waits through the
+//!   method): true (bytes fed to the decoder), nil at EOF, false, or nil, err, code.
+//!
+//! Each function holds the loop state in a userdata upvalue, so the state lives as
+//! long as any of them.
+
+use std::ffi::{c_int, CStr};
+
+use mlua::{ffi, Function, Lua, Result, Table};
+
+use super::errors::describe;
+use super::tcp::{enqueue, read_once, ReadOnce};
+use crate::event_loop::handle::{HandleId, Kind, Socket};
+use crate::event_loop::SharedState;
+
+/// Adds the functions to the `native` table.
+pub fn install(lua: &Lua, native: &Table, state: &SharedState) -> Result<()> {
+    let entries: [(&CStr, ffi::lua_CFunction); 3] = [
+        (c"now", now),
+        (c"tcp_queue_write", tcp_queue_write),
+        (c"tcp_read_into", tcp_read_into),
+    ];
+    for (name, f) in entries {
+        let state = state.clone();
+        // SAFETY: runs protected inside exec_raw and pushes three values.
+        let function: Function = unsafe {
+            lua.exec_raw((), move |l| {
+                push_state(l, state);
+                ffi::lua_pushcclosure(l, f, 1);
+            })?
+        };
+        native.set(name.to_str().expect("ASCII names"), function)?;
+    }
+    Ok(())
+}
+
+/// Pushes a userdata that owns a reference to the loop state (dropped by __gc).
+unsafe fn push_state(l: *mut ffi::lua_State, state: SharedState) {
+    let at = ffi::lua_newuserdata(l, std::mem::size_of::<SharedState>()).cast::<SharedState>();
+    at.write(state);
+    ffi::lua_createtable(l, 0, 1);
+    ffi::lua_pushcfunction(l, drop_state);
+    ffi::lua_setfield(l, -2, c"__gc".as_ptr());
+    ffi::lua_setmetatable(l, -2);
+}
+
+unsafe extern "C-unwind" fn drop_state(l: *mut ffi::lua_State) -> c_int {
+    std::ptr::drop_in_place(ffi::lua_touserdata(l, 1).cast::<SharedState>());
+    0
+}
+
+/// The loop state of the running C function (its upvalue).
+unsafe fn state<'a>(l: *mut ffi::lua_State) -> &'a SharedState {
+    &*ffi::lua_touserdata(l, ffi::lua_upvalueindex(1)).cast::<SharedState>()
+}
+
+/// The handle id in arguments 1 and 2.
+unsafe fn handle_id(l: *mut ffi::lua_State) -> HandleId {
+    HandleId {
+        key: ffi::luaL_checkinteger(l, 1) as usize,
+        gen: ffi::luaL_checkinteger(l, 2) as u32,
+    }
+}
+
+/// Pushes nil, "CODE: message", "CODE" and returns the count.
+unsafe fn push_error(l: *mut ffi::lua_State, code: &str, message: &str) -> c_int {
+    ffi::lua_pushnil(l);
+    let text = format!("{code}: {message}");
+    ffi::lua_pushlstring(l, text.as_ptr().cast(), text.len());
+    ffi::lua_pushlstring(l, code.as_ptr().cast(), code.len());
+    3
+}
+
+unsafe extern "C-unwind" fn now(l: *mut ffi::lua_State) -> c_int {
+    let now = state(l).borrow().now();
+    ffi::lua_pushnumber(l, now as ffi::lua_Number);
+    1
+}
+
+unsafe extern "C-unwind" fn tcp_queue_write(l: *mut ffi::lua_State) -> c_int {
+    let id = handle_id(l);
+    // The data: a string, or a list of strings (checked before anything is queued).
+    let mut parts: [&[u8]; 8] = [&[]; 8];
+    let count = match ffi::lua_type(l, 3) {
+        ffi::LUA_TSTRING => {
+            parts[0] = lua_bytes(l, 3);
+            1
+        }
+        ffi::LUA_TTABLE => {
+            let n = ffi::lua_objlen(l, 3);
+            if n > parts.len() {
+                return ffi::luaL_argerror(l, 3, c"at most 8 strings here".as_ptr());
+            }
+            for (i, part) in parts.iter_mut().enumerate().take(n) {
+                ffi::lua_rawgeti(l, 3, i as ffi::lua_Integer + 1);
+                if ffi::lua_type(l, -1) != ffi::LUA_TSTRING {
+                    return ffi::luaL_argerror(l, 3, c"a list of strings expected".as_ptr());
+                }
+                // (The string stays alive in the list while it is used.)
+                *part = lua_bytes(l, -1);
+                ffi::lua_pop(l, 1);
+            }
+            n
+        }
+        _ => return ffi::luaL_typerror(l, 3, c"string or list of strings".as_ptr()),
+    };
+    let queued = {
+        let Ok(mut st) = state(l).try_borrow_mut() else {
+            return busy(l);
+        };
+        match st.handles.get(id).map(|h| &h.kind) {
+            Some(Kind::Tcp(t)) if matches!(t.socket, Socket::Stream(_)) => {}
+            Some(_) => return push_error(l, "ENOTCONN", "socket is not connected"),
+            None => return push_error(l, "EBADF", "handle is closed"),
+        }
+        enqueue(&mut st, id, &parts[..count], 0, None, true)
+    };
+    ffi::lua_pushboolean(l, 1);
+    ffi::lua_pushnumber(l, queued as ffi::lua_Number);
+    2
+}
+
+unsafe extern "C-unwind" fn tcp_read_into(l: *mut ffi::lua_State) -> c_int {
+    let id = handle_id(l);
+    let decoder = ffi::lua_touserdata(l, 3);
+    let Some(mut decoder) = (!decoder.is_null())
+        .then(|| super::http::decoder_at(decoder as usize))
+        .flatten()
+    else {
+        return ffi::luaL_typerror(l, 3, c"http decoder".as_ptr());
+    };
+    let outcome = {
+        let Ok(mut st) = state(l).try_borrow_mut() else {
+            return busy(l);
+        };
+        let st = &mut *st;
+        let Some(Kind::Tcp(t)) = st.handles.get_mut(id).map(|h| &mut h.kind) else {
+            return push_error(l, "EBADF", "handle is closed");
+        };
+        match read_once(t, &mut st.read_buf) {
+            ReadOnce::Data(n) => {
+                // SAFETY: argument 3 keeps the decoder alive; no Lua runs meanwhile.
+                decoder.as_mut().feed(&st.read_buf[..n]);
+                Ok(true)
+            }
+            ReadOnce::Eof => Ok(false),
+            ReadOnce::WouldBlock => {
+                ffi::lua_pushboolean(l, 0);
+                return 1;
+            }
+            ReadOnce::Failed(e) => Err(describe(&e)),
+        }
+    };
+    match outcome {
+        Ok(true) => {
+            ffi::lua_pushboolean(l, 1);
+            1
+        }
+        Ok(false) => {
+            ffi::lua_pushnil(l);
+            1
+        }
+        Err((code, message)) => push_error(l, code, &message),
+    }
+}
+
+/// The bytes of the string at `index` (valid while that string is).
+unsafe fn lua_bytes<'a>(l: *mut ffi::lua_State, index: c_int) -> &'a [u8] {
+    let mut len = 0;
+    let at = ffi::lua_tolstring(l, index, &mut len);
+    std::slice::from_raw_parts(at.cast::<u8>(), len)
+}
+
+/// A raw function called while Rust holds the loop state: a Lua callback reached it
+/// from inside the loop's own code, which must not happen.
+unsafe fn busy(l: *mut ffi::lua_State) -> c_int {
+    ffi::luaL_error(
+        l,
+        c"the loop state is busy (called from inside the loop)".as_ptr(),
+    )
+}
