@@ -322,9 +322,17 @@ pub unsafe extern "C-unwind" fn headers(state: *mut ffi::lua_State) -> c_int {
     let want_raw = ffi::lua_toboolean(state, 2) != 0;
     // (The string stays alive as argument 1 while the slices into it are used.)
     let bytes = std::slice::from_raw_parts(block.cast::<u8>(), len);
-    let mut parsed = [httparse::EMPTY_HEADER; crate::http::decoder::MAX_HEADERS];
-    let n = match httparse::parse_headers(bytes, &mut parsed) {
-        Ok(httparse::Status::Complete((_, hs))) => hs.len(),
+    // Most requests have a few headers: room for 16 first (cheap to set up), and for
+    // as many as the decoder allows only if that is not enough.
+    let mut few = [httparse::EMPTY_HEADER; 16];
+    let mut many;
+    let mut parsed = httparse::parse_headers(bytes, &mut few);
+    if let Err(httparse::Error::TooManyHeaders) = parsed {
+        many = [httparse::EMPTY_HEADER; crate::http::decoder::MAX_HEADERS];
+        parsed = httparse::parse_headers(bytes, &mut many);
+    }
+    let headers = match parsed {
+        Ok(httparse::Status::Complete((_, hs))) => hs,
         _ => {
             return ffi::luaL_error(
                 state,
@@ -332,11 +340,12 @@ pub unsafe extern "C-unwind" fn headers(state: *mut ffi::lua_State) -> c_int {
             )
         }
     };
+    let n = headers.len();
     ffi::lua_createtable(state, 0, n as c_int);
     if want_raw {
         ffi::lua_createtable(state, (n * 2) as c_int, 0);
     }
-    push_headers(state, &parsed[..n], want_raw);
+    push_headers(state, headers, want_raw);
     1 + want_raw as c_int
 }
 

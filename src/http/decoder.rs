@@ -314,7 +314,9 @@ impl Decoder {
     }
 
     fn parse_head(&mut self, start: usize, end: usize) -> Result<Head, (u16, &'static str)> {
-        let mut raw = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        // Left uninitialised: httparse fills what it uses (setting up 100 empty headers
+        // for every request cost more than parsing a typical one).
+        let mut raw = [const { std::mem::MaybeUninit::<httparse::Header>::uninit() }; MAX_HEADERS];
         let bytes = &self.buf[start..end];
         // httparse hands out slices of `bytes`: keep them as ranges of the buffer.
         let (base, len) = (self.buf.as_ptr() as usize, self.buf.len());
@@ -330,8 +332,8 @@ impl Decoder {
         head.block = start + line_end + 2..end;
         let parsed_headers: &[httparse::Header] = match self.mode {
             Mode::Request => {
-                let mut req = httparse::Request::new(&mut raw);
-                match req.parse(bytes) {
+                let mut req = httparse::Request::new(&mut []);
+                match req.parse_with_uninit_headers(bytes, &mut raw) {
                     Ok(httparse::Status::Complete(_)) => {}
                     Ok(httparse::Status::Partial) => return Err((400, "incomplete head")),
                     Err(httparse::Error::TooManyHeaders) => {
@@ -342,12 +344,13 @@ impl Decoder {
                 head.method = range(req.method.unwrap_or_default().as_bytes());
                 head.url = range(req.path.unwrap_or_default().as_bytes());
                 head.version_minor = req.version.unwrap_or(1);
-                let n = req.headers.len();
-                &raw[..n]
+                &*std::mem::take(&mut req.headers)
             }
             Mode::Response => {
-                let mut res = httparse::Response::new(&mut raw);
-                match res.parse(bytes) {
+                let mut res = httparse::Response::new(&mut []);
+                match httparse::ParserConfig::default()
+                    .parse_response_with_uninit_headers(&mut res, bytes, &mut raw)
+                {
                     Ok(httparse::Status::Complete(_)) => {}
                     Ok(httparse::Status::Partial) => return Err((400, "incomplete head")),
                     Err(httparse::Error::TooManyHeaders) => {
@@ -358,8 +361,7 @@ impl Decoder {
                 head.status = res.code.unwrap_or(0);
                 head.reason = range(res.reason.unwrap_or_default().as_bytes());
                 head.version_minor = res.version.unwrap_or(1);
-                let n = res.headers.len();
-                &raw[..n]
+                &*std::mem::take(&mut res.headers)
             }
         };
 
