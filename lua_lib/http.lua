@@ -55,6 +55,9 @@ local function lower(name)
 end
 
 local EV_ERROR, EV_HEAD, EV_BODY, EV_END = 0, 1, 2, 3
+-- The flags of a head event (src/bindings/http.rs).
+local EXPECT_CONTINUE = 2
+local band = require('bit').band
 
 local STATUS_CODES = {
   [100] = "Continue", [101] = "Switching Protocols", [200] = "OK", [201] = "Created",
@@ -131,18 +134,29 @@ end
 
 local IncomingMessage = stream.Readable:extend()
 
--- The decoder's head table becomes the message (this runs for every request): it
--- has method, url or statusCode and statusMessage, httpVersion, keepAlive, and the
--- header lines as _rawHead.
-function IncomingMessage:new(head, socket)
-  local url = head.url
-  if url then
-    local q = find(url, "?", 1, true)
-    head.path = q and sub(url, 1, q - 1) or url
-  end
-  head.socket = socket
-  head.connection = socket
-  return setmetatable(head, self.meta)
+-- A request, from the fields of the decoder's head event (this runs for every
+-- request). Every value in the constructor is a constant, so it is one copy of a
+-- template that has all the keys, and the stores after it add none. The header
+-- lines stay one string, _rawHead, until someone reads the headers.
+function IncomingMessage:request(socket, method, url, httpVersion, keepAlive, rawHead)
+  local msg = setmetatable({
+    method = false, url = false, path = false, httpVersion = false, keepAlive = false,
+    socket = false, connection = false, complete = false, _rawHead = false, _bodyEnded = false,
+  }, self.meta)
+  local q = find(url, "?", 1, true)
+  msg.method, msg.url, msg.path = method, url, q and sub(url, 1, q - 1) or url
+  msg.httpVersion, msg.keepAlive, msg._rawHead = httpVersion, keepAlive, rawHead
+  msg.socket, msg.connection = socket, socket
+  return msg
+end
+
+-- A response (the client's side), from the fields of the decoder's head event.
+function IncomingMessage:response(socket, statusCode, statusMessage, httpVersion, keepAlive, rawHead)
+  return setmetatable({
+    statusCode = statusCode, statusMessage = statusMessage, httpVersion = httpVersion,
+    keepAlive = keepAlive, socket = socket, connection = socket, complete = false,
+    _rawHead = rawHead, _bodyEnded = false,
+  }, self.meta)
 end
 
 -- Made on first use, so a handler pays only for what it reads:
@@ -589,7 +603,10 @@ function serve(self, socket, dec, resume, hkey, hgen)
   local req, res
 
   while true do
-    local ev, a, b = dec:next()
+    -- a, b: the event's values; for a head, c..g are the rest of them (see
+    -- src/bindings/http.rs): a complete, b method, c url, d httpVersion, e keepAlive,
+    -- f the header lines, g flags.
+    local ev, a, b, c, d, e, f, g = dec:next()
     if ev == nil then
       -- Between requests: nothing of the next one has come yet.
       local between = req == nil and dec:idle()
@@ -617,9 +634,9 @@ function serve(self, socket, dec, resume, hkey, hgen)
     elseif ev == EV_HEAD then
       waiting[socket] = nil
       idle[socket] = false
-      req = IncomingMessage:new(a, socket)
+      req = IncomingMessage:request(socket, b, c, d, e, f)
       res = ServerResponse:new(socket, req)
-      if a.expectContinue then
+      if band(g, EXPECT_CONTINUE) ~= 0 then
         if self:listenerCount('checkContinue') > 0 then
           self:emit('checkContinue', req, res)
         else
@@ -637,7 +654,7 @@ function serve(self, socket, dec, resume, hkey, hgen)
           break
         end
       end
-      if b then -- no body: the message ended with its head
+      if a then -- no body: the message ended with its head
         ev = EV_END
       end
     elseif ev == EV_BODY then
@@ -818,7 +835,9 @@ function ClientRequest:_readResponse(socket)
   if self.method == "HEAD" then dec:set_no_body() end
   local res
   while true do
-    local ev, a, b = dec:next()
+    -- For a head: a complete, b statusCode, c statusMessage, d httpVersion,
+    -- e keepAlive, f the header lines (src/bindings/http.rs).
+    local ev, a, b, c, d, e, f = dec:next()
     if ev == nil then
       if not handle or socket.destroyed then break end
       local ok, err, code = uv.co_read_into(handle, dec)
@@ -845,14 +864,15 @@ function ClientRequest:_readResponse(socket)
         dec:eof()
       end
     elseif ev == EV_HEAD then
-      if a.statusCode >= 100 and a.statusCode < 200 then
-        self:emit('information', a)
+      local head = IncomingMessage:response(socket, b, c, d, e, f)
+      if b >= 100 and b < 200 then
+        self:emit('information', head)
       else
         self._gotResponse = true
-        res = IncomingMessage:new(a, socket)
+        res = head
         self.res = res
         self:emit('response', res)
-        if b then ev = EV_END end
+        if a then ev = EV_END end
       end
     elseif ev == EV_BODY then
       res:push(a)

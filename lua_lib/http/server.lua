@@ -263,12 +263,13 @@ local function compressible(cfg, contentType)
   return false
 end
 
--- Reads until the decoder has an event; the client's deadline bounds the wait.
+-- Reads until the decoder has an event (all its values: for a head, see
+-- src/bindings/http.rs); the client's deadline bounds the wait.
 local function nextEvent(client)
   local dec, handle = client.decoder, client.handle
   while true do
-    local ev, a, b = dec:next()
-    if ev ~= nil then return ev, a, b end
+    local ev, a, b, c, d, e, f = dec:next()
+    if ev ~= nil then return ev, a, b, c, d, e, f end
     -- A read that finds bytes goes through the raw function; one that has to wait
     -- goes through the handle's method, which registers the coroutine.
     local ok, err = tcpReadInto(client._hkey, client._hgen, dec)
@@ -341,15 +342,17 @@ function Server:process_request(client, client_ip, count, redis_module)
   end
   client.idle = client.decoder:buffered() == 0
 
-  local ev, head, complete = nextEvent(client)
+  -- For the head: whether it is complete (no body), method, url, httpVersion,
+  -- keepAlive and the header lines.
+  local ev, complete, method, url, _, keepAlive, rawHead = nextEvent(client)
   client.idle = false
   if ev == nil then
     client.deadline = nil
-    if head == "closed" then return "close" end
-    return nil, head
+    if complete == "closed" then return "close" end
+    return nil, complete
   end
   if ev == EV_ERROR then
-    return reject(self, client, client_ip, head, complete)
+    return reject(self, client, client_ip, complete, method)
   end
 
   -- The body, whole.
@@ -374,14 +377,12 @@ function Server:process_request(client, client_ip, count, redis_module)
   end
   client.deadline = nil
 
-  local headers = native.http_headers(head._rawHead)
+  local headers = native.http_headers(rawHead)
   headers["x-client-ip"] = client_ip
   if headers["x-real-ip"] == nil then headers["x-real-ip"] = client_ip end
-  local url = head.url
   local q = find(url, "?", 1, true)
   local path = q and sub(url, 1, q - 1) or url
   local args = q and sub(url, q + 1) or ""
-  local method = head.method
 
   local ctx = { logger = self.logger, client = client, cfg = cfg, redis_module = redis_module }
   local ok, content, status, rheaders = xpcall(self.handle, debug.traceback, method, path, args, headers, body, ctx)
@@ -397,7 +398,7 @@ function Server:process_request(client, client_ip, count, redis_module)
   for k, v in pairs(rheaders or {}) do hs[lower(k)] = v end
   if hs["content-type"] == nil then hs["content-type"] = "text/html" end
   hs["date"] = hs["date"] or httpDate()
-  local keepAlive = head.keepAlive and count < cfg.requests_per_connection and not self._stopping
+  keepAlive = keepAlive and count < cfg.requests_per_connection and not self._stopping
   hs["connection"] = keepAlive and "keep-alive" or "close"
   local bodiless = status == 204 or status == 304 or (status >= 100 and status < 200)
   local isHead = method == "HEAD"

@@ -1,13 +1,18 @@
 //! `native.http_decoder(mode, max_head, max_body)`: the strict HTTP decoder, as a
 //! plain Lua userdata whose methods are C functions. The socket reads straight into it
 //! (`tcp:try_read_into(decoder)`), so request bytes never pass through Lua strings
-//! until they are a head table or a body chunk.
+//! until they are a head or a body chunk.
 //!
 //! `decoder:next()` returns one event:
-//! - `1, head, complete`: a parsed head (see `push_head`: method, url or statusCode,
-//!   statusMessage, httpVersion, keepAlive, flags, and the header lines as one string,
-//!   `_rawHead`, which `native.http_headers` turns into tables on demand); `complete`
-//!   when the message has no body (its end is consumed with the head);
+//! - `1, complete, method, url, httpVersion, keepAlive, rawHead, flags, contentLength`
+//!   for a request head, or `1, complete, statusCode, statusMessage, ...` (the same
+//!   after) for a response head. `complete` is true when the message has no body (its
+//!   end is consumed with the head). `rawHead` is the header lines through the blank
+//!   line, which `native.http_headers` turns into tables on demand. `flags` adds up
+//!   1 (an upgrade), 2 (`Expect: 100-continue`) and 4 (a chunked body);
+//!   `contentLength` is nil without a length. The head is values, not a table: the
+//!   Lua side builds its message with one constructor, which costs less than a table
+//!   built key by key here;
 //! - `2, chunk`: a piece of body;
 //! - `3`: the message is complete;
 //! - `nil`: more input is needed;
@@ -16,8 +21,7 @@
 //! Why not an mlua `UserData` like the other handles: `next` and `idle` run for every
 //! request, and mlua's method glue (type check, borrow, argument and result vectors,
 //! a protected call) cost several times the work they do. A raw C function is called
-//! by LuaJIT directly; `luaL_checkudata` is its type check. The keys of the head table
-//! are `next`'s upvalues, so setting them needs no string interning either.
+//! by LuaJIT directly; comparing the metatable with an upvalue is its type check.
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
@@ -50,40 +54,13 @@ pub fn decoder_at(at: usize) -> Option<std::ptr::NonNull<Decoder>> {
         .flatten()
 }
 
-/// The keys of the head table (and the two version strings), in the order of
-/// `next`'s upvalues after the metatable.
-const HEAD_KEYS: [&CStr; 13] = [
-    c"method",
-    c"url",
-    c"statusCode",
-    c"statusMessage",
-    c"httpVersion",
-    c"keepAlive",
-    c"upgrade",
-    c"expectContinue",
-    c"chunked",
-    c"contentLength",
-    c"_rawHead",
-    c"1.0",
-    c"1.1",
-];
-const K_METHOD: c_int = 2;
-const K_URL: c_int = 3;
-const K_STATUS_CODE: c_int = 4;
-const K_STATUS_MESSAGE: c_int = 5;
-const K_HTTP_VERSION: c_int = 6;
-const K_KEEP_ALIVE: c_int = 7;
-const K_UPGRADE: c_int = 8;
-const K_EXPECT_CONTINUE: c_int = 9;
-const K_CHUNKED: c_int = 10;
-const K_CONTENT_LENGTH: c_int = 11;
-const K_RAW_HEAD: c_int = 12;
-const V_HTTP10: c_int = 13;
-const V_HTTP11: c_int = 14;
+/// `next`'s upvalues after the metatable: the two version strings, made once.
+const V_HTTP10: c_int = 2;
+const V_HTTP11: c_int = 3;
 
 /// Makes the decoder's metatable and returns the constructor, `native.http_decoder`.
 /// Every C function here has the metatable as upvalue 1 (comparing with it is the type
-/// check); `next` has the head's keys after it.
+/// check); `next` has the version strings after it.
 pub fn constructor(lua: &Lua) -> Result<Function> {
     // SAFETY: runs protected inside exec_raw, and pushes no more than LUA_MINSTACK.
     unsafe {
@@ -96,10 +73,9 @@ pub fn constructor(lua: &Lua) -> Result<Function> {
             };
             ffi::lua_createtable(state, 0, 6);
             ffi::lua_pushvalue(state, mt);
-            for key in HEAD_KEYS {
-                ffi::lua_pushstring(state, key.as_ptr());
-            }
-            ffi::lua_pushcclosure(state, dec_next, 1 + HEAD_KEYS.len() as c_int);
+            ffi::lua_pushstring(state, c"1.0".as_ptr());
+            ffi::lua_pushstring(state, c"1.1".as_ptr());
+            ffi::lua_pushcclosure(state, dec_next, 3);
             ffi::lua_setfield(state, -2, c"next".as_ptr());
             let methods: [(&CStr, ffi::lua_CFunction); 5] = [
                 (c"feed", dec_feed),
@@ -233,80 +209,51 @@ unsafe extern "C-unwind" fn dec_next(state: *mut ffi::lua_State) -> c_int {
             2
         }
         Event::Head => {
-            // A message with no body ends with its head: say so now (a third result,
-            // true) and save the caller a call for the End event.
+            // A message with no body ends with its head: say so now (`complete`) and
+            // save the caller a call for the End event.
             let complete = d.at_empty_body();
             if complete {
                 d.next();
             }
             ffi::lua_pushinteger(state, 1);
-            push_head(state, d);
             ffi::lua_pushboolean(state, complete as c_int);
-            3
+            2 + push_head(state, d)
         }
     }
 }
 
-/// Pushes the head as Lua sees it (node's IncomingMessage fields). This runs for every
-/// request: each key is an upvalue of `next`, so no key string is looked up.
+/// Pushes the head's fields (see the top of this file) and returns their count.
 ///
 /// # Safety
-/// Called only from `dec_next`, whose upvalues are `HEAD_KEYS`; uses three stack slots.
-unsafe fn push_head(state: *mut ffi::lua_State, d: &Decoder) {
+/// Called only from `dec_next`, whose upvalues hold the version strings; uses seven
+/// stack slots.
+unsafe fn push_head(state: *mut ffi::lua_State, d: &Decoder) -> c_int {
     let h = d.head();
-    unsafe fn set_str(state: *mut ffi::lua_State, key: c_int, value: &[u8]) {
-        ffi::lua_pushvalue(state, ffi::lua_upvalueindex(key));
-        ffi::lua_pushlstring(state, value.as_ptr().cast(), value.len());
-        ffi::lua_rawset(state, -3);
-    }
-    unsafe fn set_value(state: *mut ffi::lua_State, key: c_int, value: c_int) {
-        ffi::lua_pushvalue(state, ffi::lua_upvalueindex(key));
-        ffi::lua_pushvalue(state, ffi::lua_upvalueindex(value));
-        ffi::lua_rawset(state, -3);
-    }
-    unsafe fn set_bool(state: *mut ffi::lua_State, key: c_int, value: bool) {
-        ffi::lua_pushvalue(state, ffi::lua_upvalueindex(key));
-        ffi::lua_pushboolean(state, value as c_int);
-        ffi::lua_rawset(state, -3);
-    }
-    // Room for what IncomingMessage adds (path, socket, connection).
-    ffi::lua_createtable(state, 0, 14);
+    let push_str = |bytes: &[u8]| ffi::lua_pushlstring(state, bytes.as_ptr().cast(), bytes.len());
     if h.status == 0 {
-        set_str(state, K_METHOD, d.slice(h.method.clone()));
-        set_str(state, K_URL, d.slice(h.url.clone()));
+        push_str(d.slice(h.method.clone()));
+        push_str(d.slice(h.url.clone()));
     } else {
-        ffi::lua_pushvalue(state, ffi::lua_upvalueindex(K_STATUS_CODE));
         ffi::lua_pushinteger(state, h.status as ffi::lua_Integer);
-        ffi::lua_rawset(state, -3);
-        set_str(state, K_STATUS_MESSAGE, d.slice(h.reason.clone()));
+        push_str(d.slice(h.reason.clone()));
     }
     let version = if h.version_minor == 0 {
         V_HTTP10
     } else {
         V_HTTP11
     };
-    set_value(state, K_HTTP_VERSION, version);
-    set_bool(state, K_KEEP_ALIVE, h.keep_alive);
-    // The flags are set only when true (most requests have none).
-    for (flag, key) in [
-        (h.upgrade, K_UPGRADE),
-        (h.expect_continue, K_EXPECT_CONTINUE),
-        (h.chunked, K_CHUNKED),
-    ] {
-        if flag {
-            set_bool(state, key, true);
-        }
+    ffi::lua_pushvalue(state, ffi::lua_upvalueindex(version));
+    ffi::lua_pushboolean(state, h.keep_alive as c_int);
+    push_str(d.slice(h.block.clone()));
+    let flags = h.upgrade as ffi::lua_Integer
+        | (h.expect_continue as ffi::lua_Integer) << 1
+        | (h.chunked as ffi::lua_Integer) << 2;
+    ffi::lua_pushinteger(state, flags);
+    match h.content_length {
+        Some(n) => ffi::lua_pushnumber(state, n as f64),
+        None => ffi::lua_pushnil(state),
     }
-    if let Some(n) = h.content_length {
-        ffi::lua_pushvalue(state, ffi::lua_upvalueindex(K_CONTENT_LENGTH));
-        ffi::lua_pushnumber(state, n as f64);
-        ffi::lua_rawset(state, -3);
-    }
-    // headers: lower-case names; repeats joined with ", " as node does, except
-    // set-cookie, which is a list. rawHeaders: name, value, name, value... as sent.
-    // The headers become tables only when someone asks (`http_headers`): most
-    // handlers never look at most requests' headers.
-    set_str(state, K_RAW_HEAD, d.slice(h.block.clone()));
+    7
 }
 
 /// `native.http_headers(block, raw)`: the header tables of a head's `rawHead` block:
