@@ -33,6 +33,7 @@ local STATUS_CODES = require('http').STATUS_CODES
 local yield, running = coroutine.yield, coroutine.running
 local tcpQueueWrite, tcpReadInto = native.tcp_queue_write, native.tcp_read_into
 local concat, find, sub, format = table.concat, string.find, string.sub, string.format
+local newTable = require('table.new')
 
 -- Response header names lower-cased, status lines, and small numbers as text, each
 -- made once: the same few come with every response. (The names come from handlers,
@@ -394,7 +395,8 @@ function Server:process_request(client, client_ip, count, redis_module)
   end
 
   status = tonumber(status) or 200
-  local hs = {}
+  -- (Sized for the handler's headers and the four added below, so it never grows.)
+  local hs = newTable(0, 8)
   for k, v in pairs(rheaders or {}) do hs[lower(k)] = v end
   if hs["content-type"] == nil then hs["content-type"] = "text/html" end
   hs["date"] = hs["date"] or httpDate()

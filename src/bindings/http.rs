@@ -288,7 +288,8 @@ pub unsafe extern "C-unwind" fn headers(state: *mut ffi::lua_State) -> c_int {
         }
     };
     let n = headers.len();
-    ffi::lua_createtable(state, 0, n as c_int);
+    // (Two slots to spare: http.server adds x-client-ip and x-real-ip.)
+    ffi::lua_createtable(state, 0, n as c_int + 2);
     if want_raw {
         ffi::lua_createtable(state, (n * 2) as c_int, 0);
     }
