@@ -16,7 +16,7 @@
 //! callback, as in node.
 
 use mlua::thread::ThreadStatus;
-use mlua::{Function, LightUserData, MultiValue, Result, Thread, Value};
+use mlua::{Function, IntoLuaMulti, LightUserData, MultiValue, Result, Thread, Value};
 
 use super::handle::Waker;
 use super::{EventLoop, Task};
@@ -112,20 +112,20 @@ impl EventLoop {
     }
 
     /// Runs `f(args...)` in a pooled coroutine, until it returns or first yields.
-    pub fn call(&self, f: Function, mut args: MultiValue) -> Result<()> {
+    pub fn call(&self, f: Function, args: MultiValue) -> Result<()> {
         let pooled = self.state.borrow_mut().pool.pop();
         let thread = match pooled {
             Some(t) => t,
             None => self.lua.create_thread(self.hooks.worker.clone())?,
         };
-        args.push_front(Value::Function(f));
-        args.push_front(Value::LightUserData(run_marker()));
-        self.resume(thread, args)
+        // (A tuple, pushed as it is: putting RUN and f in front of `args` would
+        // reallocate the list for every callback.)
+        self.resume(thread, (run_marker(), f, args))
     }
 
     /// Resumes a suspended coroutine. A coroutine that is not suspended (it finished, or
     /// was resumed by someone else meanwhile) is left alone: the wake-up is stale.
-    pub fn resume(&self, thread: Thread, args: MultiValue) -> Result<()> {
+    pub fn resume(&self, thread: Thread, args: impl IntoLuaMulti) -> Result<()> {
         if thread.status() != ThreadStatus::Resumable {
             return Ok(());
         }
