@@ -301,13 +301,29 @@ pub unsafe extern "C-unwind" fn headers(state: *mut ffi::lua_State) -> c_int {
 unsafe fn push_headers(state: *mut ffi::lua_State, parsed: &[httparse::Header], raw: bool) {
     let top = ffi::lua_gettop(state);
     let (headers, raw_index) = if raw { (top - 1, top) } else { (top, 0) };
-    let mut lower = Vec::with_capacity(32);
+    // Lower-case names go through a buffer on the stack (longer ones, rare, a Vec).
+    let mut short = [0u8; 64];
+    let mut long = Vec::new();
     for (i, h) in parsed.iter().enumerate() {
         let name = h.name.as_bytes();
         let value = crate::http::decoder::trim(h.value);
+        let needs_lower = name.iter().any(|b| b.is_ascii_uppercase());
+        let lower: &[u8] = if !needs_lower {
+            name
+        } else if name.len() <= short.len() {
+            for (d, s) in short.iter_mut().zip(name) {
+                *d = s.to_ascii_lowercase();
+            }
+            &short[..name.len()]
+        } else {
+            long.clear();
+            long.extend(name.iter().map(|b| b.to_ascii_lowercase()));
+            &long
+        };
         // Each string is made once and copied on the stack (making one hashes it).
-        // Stack: name, value, then the lower-case key.
-        ffi::lua_pushlstring(state, name.as_ptr().cast(), name.len());
+        // Stack: name (as sent for rawHeaders, else already the key), value, key.
+        let first = if raw { name } else { lower };
+        ffi::lua_pushlstring(state, first.as_ptr().cast(), first.len());
         if raw {
             ffi::lua_pushvalue(state, -1);
             ffi::lua_rawseti(state, raw_index, (2 * i + 1) as ffi::lua_Integer);
@@ -317,9 +333,7 @@ unsafe fn push_headers(state: *mut ffi::lua_State, parsed: &[httparse::Header], 
             ffi::lua_pushvalue(state, -1);
             ffi::lua_rawseti(state, raw_index, (2 * i + 2) as ffi::lua_Integer);
         }
-        if name.iter().any(|b| b.is_ascii_uppercase()) {
-            lower.clear();
-            lower.extend(name.iter().map(|b| b.to_ascii_lowercase()));
+        if raw && needs_lower {
             ffi::lua_pushlstring(state, lower.as_ptr().cast(), lower.len());
         } else {
             ffi::lua_pushvalue(state, -2);

@@ -480,6 +480,20 @@ require('tap')(function(test)
     assert(not ok and err:find('mode must be "request" or "response"'), err)
     ok, err = pcall(native.http_decoder, "request", "big")
     assert(not ok and err:find("number expected"), err)
+    -- http_headers: lower-case keys (a long name too), repeats joined, set-cookie a
+    -- list, and rawHeaders as sent only when asked for.
+    local long = "X-" .. ("Long"):rep(20)
+    local block = "Host: a\r\n" .. long .. ": v\r\nSet-Cookie: a\r\nset-cookie: b\r\nAccept: x\r\nACCEPT: y\r\n\r\n"
+    for _, wantRaw in ipairs({ false, true }) do
+      local h, r = native.http_headers(block, wantRaw)
+      assert(h.host == "a" and h[long:lower()] == "v" and h.accept == "x, y", tostring(h.accept))
+      assert(h["set-cookie"][1] == "a" and h["set-cookie"][2] == "b" and h.Host == nil)
+      if wantRaw then
+        assert(r[1] == "Host" and r[3] == long and r[11] == "ACCEPT" and r[12] == "y", tostring(r[11]))
+      else
+        assert(r == nil)
+      end
+    end
     local tcp = native.new_tcp()
     ok, err = pcall(tcp.try_read_into, tcp, io.stdout)
     assert(not ok and tostring(err):find("expected an http decoder"), tostring(err))
