@@ -385,7 +385,10 @@ function Server:process_request(client, client_ip, count, redis_module)
   local path = q and sub(url, 1, q - 1) or url
   local args = q and sub(url, q + 1) or ""
 
-  local ctx = { logger = self.logger, client = client, cfg = cfg, redis_module = redis_module }
+  -- (Constant values in the constructor: one template copy, then plain stores.)
+  local ctx = { logger = false, client = false, cfg = false }
+  ctx.logger, ctx.client, ctx.cfg = self.logger, client, cfg
+  if redis_module ~= nil then ctx.redis_module = redis_module end
   local ok, content, status, rheaders = xpcall(self.handle, debug.traceback, method, path, args, headers, body, ctx)
   if not ok then
     self.logger:error("handler error for " .. method .. " " .. url .. ":\n" .. tostring(content))
