@@ -433,8 +433,10 @@ function Server:process_request(client, client_ip, count, redis_module)
     hs["content-length"] = #content
   end
 
-  -- The head as a list of pieces, joined once (no string per header line).
-  local parts, n = { statusLines[status] }, 1
+  -- The head as a list of pieces in a reused buffer, joined once (no string per
+  -- header line, no table per response). Nothing yields until it is joined.
+  local parts, n = headParts, 1
+  parts[1] = statusLines[status]
   for name, value in pairs(hs) do
     if type(value) == "table" then
       for _, v in ipairs(value) do
