@@ -535,6 +535,20 @@ def targets_md(results):
                 measured = f"n/a ({e.__class__.__name__})"
         mark = {True: "yes", False: "**no**"}.get(met, met)
         lines.append(f"| {case} | {figure} | {target} | {measured} | {mark} |")
+    # What the machine allows: the limit server's own req/s against node's, in the
+    # same runs. A req/s target above it is out of reach for any server here.
+    ceilings = []
+    for case in ("hello-node-style", "hello-http-server"):
+        rows = first(case)
+        r = rows and rows.get("limit") and rows.get("node") and ratio(rows, "limit", "node", "rps")
+        if r:
+            ceilings.append(f"- {case}: the limit server served {r[1]:.2f}x node's req/s "
+                            f"({r[0]:.2f}-{r[2]:.2f}x, run by run).")
+    if ceilings:
+        lines += ["", "For scale: the load generator shares the machine's two cores, so req/s is "
+                  "bounded by what one event-loop thread can serve here, which the limit server "
+                  "measures. A req/s target above its ratio to node cannot be met on this machine."]
+        lines += ceilings
     return "\n".join(lines)
 
 
