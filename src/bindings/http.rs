@@ -31,7 +31,7 @@ use mlua::{ffi, Function, Lua, Result};
 
 use crate::http::decoder::{Decoder, Event, Mode};
 
-/// The metatable's name in the registry (what `luaL_checkudata` compares with).
+/// The type's name: its metatable's key in the registry, and what misuse errors say.
 const TYPE_NAME: &CStr = c"stardust.http_decoder";
 
 thread_local! {
