@@ -587,16 +587,17 @@ function Server:_onConnection(handle)
   self:_startSweep()
   local hkey, hgen = handle:id()
   socket._hkey, socket._hgen = hkey, hgen
-  local resume
-  resume = function() return serve(self, socket, dec, resume, hkey, hgen) end
-  return serve(self, socket, dec, resume, hkey, hgen)
+  -- Between requests the connection waits with this callback, kept by the handle.
+  handle:set_on_readable(function() return serve(self, socket, dec, hkey, hgen) end)
+  return serve(self, socket, dec, hkey, hgen)
 end
 
 -- Serves requests on a connection until it closes. Between requests (the keep-alive
--- wait) it holds no coroutine: it registers `resume` for the socket's next bytes and
--- returns, and the loop calls `resume` in a fresh coroutine when they come. An idle
--- connection costs its socket, its decoder and that closure.
-function serve(self, socket, dec, resume, hkey, hgen)
+-- wait) it holds no coroutine: it registers the handle's on_readable callback for the
+-- socket's next bytes and returns, and the loop calls that callback (serve again) in a
+-- fresh coroutine when they come. An idle connection costs its socket, its decoder
+-- and that closure. (hkey, hgen: the handle's id, for the raw read.)
+function serve(self, socket, dec, hkey, hgen)
   local handle = socket._handle
   local waiting = self._waiting
   local idle = self._idle
@@ -616,17 +617,13 @@ function serve(self, socket, dec, resume, hkey, hgen)
         waiting[socket] = self._now
         idle[socket] = between
       end
-      -- A read that finds bytes goes through the raw function; one that has to wait
-      -- goes through the handle's method, which registers the waker.
-      local ok, err = tcpReadInto(hkey, hgen, dec)
-      if ok == false then
-        if between then
-          ok, err = handle:try_read_into(dec, resume)
-          if ok == WAIT then return end
-        else
-          ok, err = uv.co_read_into(handle, dec)
-        end
-      end
+      -- The raw read (bindings/fast.rs). Between requests, if it has to wait, it
+      -- registers the handle's on_readable callback and says WAIT: this coroutine
+      -- returns to the loop's pool. In the middle of a request it says false, and the
+      -- coroutine waits through uv.co_read_into.
+      local ok, err = tcpReadInto(hkey, hgen, dec, between)
+      if ok == WAIT then return end
+      if ok == false then ok, err = uv.co_read_into(handle, dec) end
       if ok == nil then
         if err or dec:idle() then break end
         dec:eof() -- next() reports whether the input ended mid-message

@@ -12,9 +12,12 @@
 //! - `now()`: the loop's time in ms, as `uv.now()`.
 //! - `tcp_queue_write(key, gen, data)`: as `handle:queue_write(data)` without a
 //!   callback: true and the bytes now queued, or nil, err, code.
-//! - `tcp_read_into(key, gen, decoder)`: as `handle:try_read_into(decoder)`, except
-//!   that where that would wait it returns false (the caller then waits through the
-//!   method): true (bytes fed to the decoder), nil at EOF, false, or nil, err, code.
+//! - `tcp_read_into(key, gen, decoder, wait)`: as `handle:try_read_into(decoder)`:
+//!   true (bytes fed to the decoder), nil at EOF, or nil, err, code. Where that would
+//!   wait: with `wait` and an `on_readable` callback set on the handle
+//!   (`handle:set_on_readable(fn)`), it registers that callback and returns WAIT (an
+//!   idle connection, which holds no coroutine); otherwise it returns false, and the
+//!   caller waits through the method, which registers its coroutine.
 //!
 //! Each function holds the loop state in a userdata upvalue, so the state lives as
 //! long as any of them.
@@ -25,7 +28,8 @@ use mlua::{ffi, Function, Lua, Result, Table};
 
 use super::errors::describe;
 use super::tcp::{enqueue, read_once, ReadOnce};
-use crate::event_loop::handle::{HandleId, Kind, Socket};
+use crate::event_loop::handle::{HandleId, Kind, Socket, Waker};
+use crate::event_loop::scheduler::wait_marker;
 use crate::event_loop::SharedState;
 
 /// Adds the functions to the `native` table.
@@ -137,6 +141,7 @@ unsafe extern "C-unwind" fn tcp_queue_write(l: *mut ffi::lua_State) -> c_int {
 
 unsafe extern "C-unwind" fn tcp_read_into(l: *mut ffi::lua_State) -> c_int {
     let id = handle_id(l);
+    let wait = ffi::lua_toboolean(l, 4) != 0;
     let decoder = ffi::lua_touserdata(l, 3);
     let Some(mut decoder) = (!decoder.is_null())
         .then(|| super::http::decoder_at(decoder as usize))
@@ -159,10 +164,18 @@ unsafe extern "C-unwind" fn tcp_read_into(l: *mut ffi::lua_State) -> c_int {
                 Ok(true)
             }
             ReadOnce::Eof => Ok(false),
-            ReadOnce::WouldBlock => {
-                ffi::lua_pushboolean(l, 0);
-                return 1;
-            }
+            ReadOnce::WouldBlock => match t.on_readable.clone().filter(|_| wait) {
+                Some(callback) => {
+                    t.read_waiter = Some(Waker::Callback(callback));
+                    st.refresh_tcp_active(id);
+                    ffi::lua_pushlightuserdata(l, wait_marker().0);
+                    return 1;
+                }
+                None => {
+                    ffi::lua_pushboolean(l, 0);
+                    return 1;
+                }
+            },
             ReadOnce::Failed(e) => Err(describe(&e)),
         }
     };

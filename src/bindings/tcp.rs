@@ -238,9 +238,9 @@ pub fn add_methods<M: UserDataMethods<LuvHandle>>(methods: &mut M) {
             // Without a callback we still wait for the outcome, so writes queue until then.
             let waker = match waker {
                 Some(w) => w,
-                None => Waker::Callback(
+                None => Waker::Callback(std::rc::Rc::new(
                     lua.create_registry_value(lua.create_function(|_, ()| Ok(()))?)?,
-                ),
+                )),
             };
             tcp(&mut st, this, "tcp_connect")?.connect_waker = Some(waker);
             st.refresh_tcp_active(this.id);
@@ -310,6 +310,16 @@ pub fn add_methods<M: UserDataMethods<LuvHandle>>(methods: &mut M) {
             })
         },
     );
+
+    // The callback an idle connection waits with (nil clears it): kept by the handle,
+    // so `native.tcp_read_into(key, gen, decoder, true)` can wait with it again and
+    // again without a registry entry per wait.
+    methods.add_method("set_on_readable", |lua, this, f: Option<mlua::Function>| {
+        let key = f.map(|f| lua.create_registry_value(f)).transpose()?;
+        let mut st = this.state.borrow_mut();
+        tcp(&mut st, this, "set_on_readable")?.on_readable = key.map(std::rc::Rc::new);
+        Ok(())
+    });
 
     // Writes now if nothing is queued: one syscall (writev for a list of strings) and no
     // copy. What the socket does not take is copied into the queue and flushed when it
@@ -595,7 +605,7 @@ fn read_for_coroutine(
         ReadOnce::WouldBlock => {}
     }
     t.read_waiter = Some(match on_readable {
-        Some(f) => Waker::Callback(lua.create_registry_value(f)?),
+        Some(f) => Waker::Callback(std::rc::Rc::new(lua.create_registry_value(f)?)),
         None => Waker::Thread(lua.create_registry_value(lua.current_thread())?),
     });
     st.refresh_tcp_active(this.id);

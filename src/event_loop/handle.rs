@@ -6,6 +6,7 @@
 //! check instead of reaching somebody else's socket.
 
 use std::collections::VecDeque;
+use std::rc::Rc;
 
 use mlua::RegistryKey;
 use slab::Slab;
@@ -28,7 +29,9 @@ pub type LuaRef = RegistryKey;
 /// suspended coroutine to resume.
 #[derive(Debug)]
 pub enum Waker {
-    Callback(LuaRef),
+    /// A callback, run in a coroutine of its own. (Shared: a handle may keep one to
+    /// wake with again and again, as an idle HTTP connection's `on_readable`.)
+    Callback(Rc<LuaRef>),
     Thread(LuaRef),
 }
 
@@ -88,6 +91,9 @@ pub struct Tcp {
     /// Who waits for the socket to turn readable: a blocking-style reader's coroutine,
     /// or a callback (an idle HTTP connection).
     pub read_waiter: Option<Waker>,
+    /// The callback an idle connection waits with, set once (`handle:set_on_readable`)
+    /// so that waiting again costs no new registry entry.
+    pub on_readable: Option<Rc<LuaRef>>,
     pub listen_cb: Option<LuaRef>,
     pub accept_waiter: Option<LuaRef>,
     pub accepted: VecDeque<mio::net::TcpStream>,
@@ -119,6 +125,7 @@ impl Tcp {
             connect_waker: None,
             read_cb: None,
             read_waiter: None,
+            on_readable: None,
             listen_cb: None,
             accept_waiter: None,
             accepted: VecDeque::new(),

@@ -6,6 +6,7 @@
 //! is empty or WouldBlock.
 
 use std::io::{self, Write};
+use std::rc::Rc;
 
 use mlua::{IntoLuaMulti, MultiValue, Result, Value};
 
@@ -289,7 +290,9 @@ impl LoopState {
 pub fn waker_from(lua: &mlua::Lua, v: Value, what: &str) -> Result<Option<Waker>> {
     match v {
         Value::Nil => Ok(None),
-        Value::Function(f) => Ok(Some(Waker::Callback(lua.create_registry_value(f)?))),
+        Value::Function(f) => Ok(Some(Waker::Callback(Rc::new(
+            lua.create_registry_value(f)?,
+        )))),
         Value::Thread(t) => Ok(Some(Waker::Thread(lua.create_registry_value(t)?))),
         other => Err(mlua::Error::runtime(format!(
             "{what}: expected a function or coroutine as callback, got {}",

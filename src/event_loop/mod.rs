@@ -445,7 +445,7 @@ impl EventLoop {
                 st.handles.remove(id).and_then(|h| h.close_cb)
             };
             if let Some(cb) = cb {
-                self.run_task(Task::Wake(Waker::Callback(cb), MultiValue::new()))?;
+                self.run_task(Task::Wake(Waker::Callback(Rc::new(cb)), MultiValue::new()))?;
             }
         }
         Ok(())

@@ -186,12 +186,19 @@ require('tap')(function(test)
     server, port = listen(function(client)
       local key, gen = client:id()
       local dec = native.http_decoder("request", 8192)
-      -- Nothing has come yet: false (wait through the method), not an error.
+      -- Nothing has come yet: false (wait through the method), not an error, even
+      -- when asked to wait, as long as the handle has no on_readable callback.
       assert(native.tcp_read_into(key, gen, dec) == false)
-      local function poll()
-        local ok, err = native.tcp_read_into(key, gen, dec)
-        assert(ok ~= nil, tostring(err))
-        if ok == false or dec:buffered() < 27 then return require('timer').setTimeout(5, poll) end
+      assert(native.tcp_read_into(key, gen, dec, true) == false)
+      local poll
+      -- With one, it registers it and says WAIT; the callback runs when bytes come.
+      client:set_on_readable(function() poll() end)
+      assert(native.tcp_read_into(key, gen, dec, true) == native.WAIT)
+      function poll()
+        local ok, err = native.tcp_read_into(key, gen, dec, true)
+        assert(ok ~= nil and ok ~= false, tostring(err))
+        if ok == native.WAIT then return end
+        if dec:buffered() < 27 then return poll() end
         local ev, _, method, url = dec:next()
         assert(ev == 1 and method == "GET" and url == "/raw", tostring(url))
         local ok2, queued = native.tcp_queue_write(key, gen, { "HTTP/1.1 200 OK\r\n", "Content-Length: 2\r\n\r\nok" })
@@ -200,6 +207,8 @@ require('tap')(function(test)
         assert(not bad and msg:find("string or list of strings"), msg)
         bad, msg = pcall(native.tcp_read_into, key, gen, {})
         assert(not bad and msg:find("http decoder"), msg)
+        client:set_on_readable(nil)
+        assert(not pcall(client.set_on_readable, client, 5), "a number is not a callback")
         uv.close_after_flush(client)
         require('timer').setTimeout(50, expect(function()
           -- The id of a closed handle finds nothing.
@@ -209,7 +218,6 @@ require('tap')(function(test)
           assert(none == nil and code == "EBADF", tostring(err))
         end))
       end
-      poll()
     end)
     local sock = uv.new_tcp()
     sock:connect("127.0.0.1", port, expect(function(err)
