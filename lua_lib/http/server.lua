@@ -31,7 +31,7 @@ local errorResponse = require('http').errorResponse
 local STATUS_CODES = require('http').STATUS_CODES
 
 local yield, running = coroutine.yield, coroutine.running
-local tcpQueueWrite, tcpReadInto = native.tcp_queue_write, native.tcp_read_into
+local tcpQueueWrite = native.tcp_queue_write
 local concat, find, sub, format = table.concat, string.find, string.sub, string.format
 local newTable = require('table.new')
 
@@ -271,10 +271,8 @@ local function nextEvent(client)
   while true do
     local ev, a, b, c, d, e, f = dec:next()
     if ev ~= nil then return ev, a, b, c, d, e, f end
-    -- A read that finds bytes goes through the raw function; one that has to wait
-    -- goes through the handle's method, which registers the coroutine.
-    local ok, err = tcpReadInto(client._hkey, client._hgen, dec)
-    if ok == false then ok, err = uv.co_read_into(handle, dec) end
+    -- (Through the raw read: this coroutine is the handle's on_readable.)
+    local ok, err = uv.co_read_into(handle, dec, client._hkey, client._hgen)
     if ok == nil then
       if err then return nil, client.timedOut and "timeout" or err end
       if dec:idle() then return nil, "closed" end
@@ -515,6 +513,9 @@ function Server:_serveConnection(handle)
     handle:tls_server(self._tls)
   end
   local client = Client:new(handle, self)
+  -- This coroutine serves the connection: it waits for the socket's bytes as the
+  -- handle's on_readable, so a wait costs no registration (uv.co_read_into).
+  handle:set_on_readable(coroutine.running())
   self._clients[client] = true
   local peer = handle:getpeername()
   local ip = peer and peer.ip or "-"

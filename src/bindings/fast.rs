@@ -14,10 +14,11 @@
 //!   callback: true and the bytes now queued, or nil, err, code.
 //! - `tcp_read_into(key, gen, decoder, wait)`: as `handle:try_read_into(decoder)`:
 //!   true (bytes fed to the decoder), nil at EOF, or nil, err, code. Where that would
-//!   wait: with `wait` and an `on_readable` callback set on the handle
-//!   (`handle:set_on_readable(fn)`), it registers that callback and returns WAIT (an
-//!   idle connection, which holds no coroutine); otherwise it returns false, and the
-//!   caller waits through the method, which registers its coroutine.
+//!   wait: with `wait` and an `on_readable` waker set on the handle
+//!   (`handle:set_on_readable(fn or coroutine)`), it registers that and returns WAIT
+//!   (http's idle connections wait with a callback and hold no coroutine; http.server's
+//!   connection coroutine waits through `uv.co_read_into`); otherwise it returns false,
+//!   and the caller waits through the method, which registers its coroutine.
 //!
 //! Each function holds the loop state in a userdata upvalue, so the state lives as
 //! long as any of them.
@@ -164,9 +165,14 @@ unsafe extern "C-unwind" fn tcp_read_into(l: *mut ffi::lua_State) -> c_int {
                 Ok(true)
             }
             ReadOnce::Eof => Ok(false),
-            ReadOnce::WouldBlock => match t.on_readable.clone().filter(|_| wait) {
-                Some(callback) => {
-                    t.read_waiter = Some(Waker::Callback(callback));
+            ReadOnce::WouldBlock => match t
+                .on_readable
+                .as_ref()
+                .and_then(Waker::share)
+                .filter(|_| wait)
+            {
+                Some(waker) => {
+                    t.read_waiter = Some(waker);
                     st.refresh_tcp_active(id);
                     ffi::lua_pushlightuserdata(l, wait_marker().0);
                     return 1;

@@ -311,13 +311,27 @@ pub fn add_methods<M: UserDataMethods<LuvHandle>>(methods: &mut M) {
         },
     );
 
-    // The callback an idle connection waits with (nil clears it): kept by the handle,
-    // so `native.tcp_read_into(key, gen, decoder, true)` can wait with it again and
-    // again without a registry entry per wait.
-    methods.add_method("set_on_readable", |lua, this, f: Option<mlua::Function>| {
-        let key = f.map(|f| lua.create_registry_value(f)).transpose()?;
+    // The callback (or coroutine) a connection waits with (nil clears it): kept by the
+    // handle, so `native.tcp_read_into(key, gen, decoder, true)` can wait with it again
+    // and again without a registry entry per wait.
+    methods.add_method("set_on_readable", |lua, this, waker: Value| {
+        let waker = match waker {
+            Value::Nil => None,
+            Value::Function(f) => Some(Waker::Callback(std::rc::Rc::new(
+                lua.create_registry_value(f)?,
+            ))),
+            Value::Thread(t) => Some(Waker::SharedThread(std::rc::Rc::new(
+                lua.create_registry_value(t)?,
+            ))),
+            other => {
+                return Err(mlua::Error::runtime(format!(
+                    "set_on_readable: expected a function, a coroutine or nil, got {}",
+                    other.type_name()
+                )))
+            }
+        };
         let mut st = this.state.borrow_mut();
-        tcp(&mut st, this, "set_on_readable")?.on_readable = key.map(std::rc::Rc::new);
+        tcp(&mut st, this, "set_on_readable")?.on_readable = waker;
         Ok(())
     });
 

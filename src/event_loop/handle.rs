@@ -32,7 +32,22 @@ pub enum Waker {
     /// A callback, run in a coroutine of its own. (Shared: a handle may keep one to
     /// wake with again and again, as an idle HTTP connection's `on_readable`.)
     Callback(Rc<LuaRef>),
+    /// A coroutine to resume.
     Thread(LuaRef),
+    /// A coroutine a handle keeps to resume again and again (http.server's
+    /// connection coroutine, as its `on_readable`).
+    SharedThread(Rc<LuaRef>),
+}
+
+impl Waker {
+    /// Another waker for the same callback or coroutine, if this one is shared.
+    pub fn share(&self) -> Option<Waker> {
+        match self {
+            Waker::Callback(k) => Some(Waker::Callback(k.clone())),
+            Waker::SharedThread(k) => Some(Waker::SharedThread(k.clone())),
+            Waker::Thread(_) => None,
+        }
+    }
 }
 
 pub struct Handle {
@@ -91,9 +106,9 @@ pub struct Tcp {
     /// Who waits for the socket to turn readable: a blocking-style reader's coroutine,
     /// or a callback (an idle HTTP connection).
     pub read_waiter: Option<Waker>,
-    /// The callback an idle connection waits with, set once (`handle:set_on_readable`)
-    /// so that waiting again costs no new registry entry.
-    pub on_readable: Option<Rc<LuaRef>>,
+    /// The callback (or coroutine) a connection waits with, set once
+    /// (`handle:set_on_readable`) so that waiting again costs no new registry entry.
+    pub on_readable: Option<Waker>,
     pub listen_cb: Option<LuaRef>,
     pub accept_waiter: Option<LuaRef>,
     pub accepted: VecDeque<mio::net::TcpStream>,

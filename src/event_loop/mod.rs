@@ -311,6 +311,9 @@ impl EventLoop {
                     Some(Waker::Thread(k)) => {
                         Some(Task::Resume(self.lua.registry_value(k)?, MultiValue::new()))
                     }
+                    Some(Waker::SharedThread(k)) => {
+                        Some(Task::Resume(self.lua.registry_value(k)?, MultiValue::new()))
+                    }
                     None => None,
                 };
                 if repeat > 0 {

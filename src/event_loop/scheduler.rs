@@ -97,6 +97,9 @@ impl EventLoop {
             Task::Resume(t, args) => self.resume(t, args),
             Task::Wake(Waker::Callback(k), args) => self.call(self.lua.registry_value(&k)?, args),
             Task::Wake(Waker::Thread(k), args) => self.resume(self.lua.registry_value(&k)?, args),
+            Task::Wake(Waker::SharedThread(k), args) => {
+                self.resume(self.lua.registry_value(&k)?, args)
+            }
             Task::CallRef(f, arg) => {
                 let arg: Value = match arg {
                     Some(k) => self.lua.registry_value(&k)?,
