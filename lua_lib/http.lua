@@ -44,12 +44,15 @@ local find, sub = string.find, string.sub
 local newReadableState = stream.newReadableState
 
 -- Lower-cased header names, remembered: the same few names come with every response.
-local lowerCache = setmetatable({}, { __mode = "k" })
+-- (They come from handlers and peers, so the cache stops growing at 1000 names.)
+local lowerCache, lowerCount = {}, 0
 local function lower(name)
   local l = lowerCache[name]
   if l == nil then
     l = string.lower(name)
-    lowerCache[name] = l
+    if lowerCount < 1000 then
+      lowerCache[name], lowerCount = l, lowerCount + 1
+    end
   end
   return l
 end
@@ -98,10 +101,10 @@ end
 -- One buffer for building heads, reused (heads are built one at a time).
 local parts = {}
 
--- "HTTP/1.1 200 OK\r\n" and friends, made once per status code.
+-- "HTTP/1.1 200 OK\r\n" and friends, made once per known status code.
 local statusLines = setmetatable({}, { __index = function(lines, code)
   local line = "HTTP/1.1 " .. code .. " " .. (STATUS_CODES[code] or "Unknown") .. "\r\n"
-  rawset(lines, code, line)
+  if STATUS_CODES[code] then rawset(lines, code, line) end
   return line
 end })
 
@@ -959,5 +962,9 @@ return {
   STATUS_CODES = STATUS_CODES,
   date = httpDate,
   errorResponse = errorResponse,
+  -- For http.server: status lines, header values and lower-cased names, made once.
+  statusLines = statusLines,
+  headerValue = headerValue,
+  lowerName = lower,
   getter = getter,
 }

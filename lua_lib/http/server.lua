@@ -26,46 +26,17 @@ local uv = require('uv')
 local native = require('_native')
 local zlib = require('zlib')
 local Object = require('core').Object
-local httpDate = require('http').date
-local errorResponse = require('http').errorResponse
-local STATUS_CODES = require('http').STATUS_CODES
+local http = require('http')
+local httpDate = http.date
+local errorResponse = http.errorResponse
 
 local yield, running = coroutine.yield, coroutine.running
 local tcpQueueWrite = native.tcp_queue_write
 local concat, find, sub, format = table.concat, string.find, string.sub, string.format
 local newTable = require('table.new')
 
--- Response header names lower-cased, status lines, and small numbers as text, each
--- made once: the same few come with every response. (The names come from handlers,
--- so that cache stops growing at 1000 entries.)
-local lowered, loweredCount = {}, 0
-local function lower(name)
-  local l = lowered[name]
-  if l == nil then
-    l = string.lower(name)
-    if loweredCount < 1000 then
-      lowered[name], loweredCount = l, loweredCount + 1
-    end
-  end
-  return l
-end
-
-local statusLines = setmetatable({}, { __index = function(lines, code)
-  local line = "HTTP/1.1 " .. code .. " " .. (STATUS_CODES[code] or "Unknown") .. "\r\n"
-  if STATUS_CODES[code] then rawset(lines, code, line) end
-  return line
-end })
-
-local numbers = setmetatable({}, { __index = function(cache, n)
-  local t = tostring(n)
-  if n >= 0 and n < 65536 and n % 1 == 0 then rawset(cache, n, t) end
-  return t
-end })
-
-local function text(value)
-  if type(value) == "number" then return numbers[value] end
-  return tostring(value)
-end
+-- Status lines, header values as text, lower-cased names: made once, shared with http.
+local statusLines, text, lower = http.statusLines, http.headerValue, http.lowerName
 
 local EV_ERROR, EV_HEAD, EV_BODY, EV_END = 0, 1, 2, 3
 
