@@ -288,14 +288,18 @@ pub fn write_plain(
 ) -> io::Result<usize> {
     let mut taken = 0;
     while taken < data.len() {
-        match conn.writer().write(&data[taken..])? {
-            0 => {
-                flush_tls(s, conn)?;
-                if conn.wants_write() {
-                    break; // the socket would block
-                }
-            }
-            n => taken += n,
+        let n = conn.writer().write(&data[taken..])?;
+        if n > 0 {
+            taken += n;
+            continue;
+        }
+        // rustls is full. Sending what it holds makes room, unless it holds nothing
+        // (during a handshake it keeps early plaintext until the end) or the socket
+        // is full too: then the rest waits.
+        let had_records = conn.wants_write();
+        flush_tls(s, conn)?;
+        if !had_records || conn.wants_write() {
+            break;
         }
     }
     Ok(taken)

@@ -33,6 +33,18 @@ impl EventLoop {
         }
         if readable {
             self.tcp_readable(id)?;
+            // Through TLS, the reads just made may have finished a handshake, and rustls
+            // takes the plaintext it refused before it: send what is queued.
+            let queued_tls = matches!(
+                self.state.borrow().handles.get(id).map(|h| &h.kind),
+                Some(Kind::Tcp(t)) if t.tls.is_some() && !t.writes.is_empty()
+            );
+            if queued_tls {
+                let done = self.state.borrow_mut().flush_writes(&self.lua, id)?;
+                for task in done {
+                    self.run_task(task)?;
+                }
+            }
         }
         Ok(())
     }

@@ -117,6 +117,36 @@ require('tap')(function(test)
     end)
   end)
 
+  test("1 MiB written before the handshake ends arrives whole", function(expect)
+    -- rustls holds plaintext written during the handshake, up to its buffer: the rest
+    -- stays queued, and goes once the handshake is done.
+    local uv = require('uv')
+    local big = ("abcdefghijklmnop"):rep(65536)
+    local server = uv.new_tcp()
+    assert(server:bind("127.0.0.1", 0))
+    assert(server:listen(16, function()
+      local h = uv.new_tcp()
+      assert(server:accept(h))
+      h:tls_server(tls.serverConfig({ cert = F .. "localhost.pem", key = F .. "localhost.key" }))
+      assert(h:write(big))
+      -- Reading drives the handshake; the client sends nothing else.
+      h:read_start(function(err, data)
+        if err or not data then uv.close_after_flush(h) end
+      end)
+    end))
+    local got, c = {}, nil
+    c = tls.connect({ host = "127.0.0.1", port = server:getsockname().port, servername = "localhost", ca = CA })
+    c:on('data', function(d)
+      got[#got + 1] = d
+      if #table.concat(got) >= #big then c:finish() end
+    end)
+    c:on('close', expect(function()
+      local all = table.concat(got)
+      assert(#all == #big and all == big, "got " .. #all .. " of " .. #big)
+      server:close()
+    end))
+  end)
+
   test("http.server with ssl and SNI", function(expect)
     local srv = assert(hserver.new({ port = 0, log_level = "error", ssl = {
       default = { cert = F .. "localhost.pem", key = F .. "localhost.key" },
