@@ -579,8 +579,7 @@ fn write(lua: &Lua, this: &LuvHandle, data: Value, cb: Value, defer: bool) -> Re
     // Queue the rest (all of it when deferred). The second result is how much is now
     // queued, so writers can apply backpressure without another call.
     let is_thread = matches!(waker, Some(Waker::Thread(_)));
-    let parts: Vec<&[u8]> = bytes.iter().map(|b| &b[..]).collect();
-    let queued = enqueue(&mut st, this.id, &parts, written, waker, defer);
+    let queued = enqueue(&mut st, this.id, &bytes, written, waker, defer);
     if is_thread {
         wait(lua)
     } else {
@@ -668,10 +667,10 @@ pub fn read_once(t: &mut Tcp, read_buf: &mut [u8]) -> ReadOnce {
 /// Queues `parts` (from byte `skip` on) on socket `id` as one write request, with an
 /// optional waker for when it has gone out; `flush_later` marks the socket for the
 /// flush that runs when the current task ends. Returns how much is queued now.
-pub fn enqueue(
+pub fn enqueue<B: AsRef<[u8]>>(
     st: &mut LoopState,
     id: HandleId,
-    parts: &[&[u8]],
+    parts: &[B],
     skip: usize,
     waker: Option<Waker>,
     flush_later: bool,
@@ -679,10 +678,11 @@ pub fn enqueue(
     let Some(Kind::Tcp(t)) = st.handles.get_mut(id).map(|h| &mut h.kind) else {
         return 0;
     };
-    let total: usize = parts.iter().map(|b| b.len()).sum();
+    let total: usize = parts.iter().map(|b| b.as_ref().len()).sum();
     let mut rest = Vec::with_capacity(total.saturating_sub(skip));
     let mut skip = skip;
     for b in parts {
+        let b = b.as_ref();
         if skip >= b.len() {
             skip -= b.len();
             continue;
