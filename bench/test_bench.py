@@ -54,7 +54,18 @@ def main():
     check(bench.spread([3, 1, 2]) == (1, 2, 3), "spread")
     rows = {"stardust": [{"rps": 20}, {"rps": 30}], "node": [{"rps": 10}, {"rps": 10}]}
     check(bench.ratio(rows, "stardust", "node", "rps") == (2.0, 2.5, 3.0), "run-by-run ratio")
-    print("bench parsers: 7 passed, 0 failed")
+
+    # The targets table says whether a target is met, and gives the limit server's
+    # req/s against node's (the ceiling of the machine) under it.
+    hello = {"stardust": [{"rps": 150, "cpu_us": 8}] * 3, "node": [{"rps": 100, "cpu_us": 16}] * 3,
+             "limit": [{"rps": 200, "cpu_us": 6}] * 3}
+    md = bench.targets_md({"hello-node-style": {"wrk": hello}})
+    check("| hello-node-style | req/s vs node | >= 2.2x | 1.50x | **no** |" in md, f"targets row\n{md}")
+    check("| hello-node-style | CPU/request vs limit | <= 1.2x | 1.33x | **no** |" in md, f"cpu row\n{md}")
+    check("- hello-node-style: the limit server served 2.00x node's req/s (2.00-2.00x" in md,
+          f"ceiling line\n{md}")
+    check("hello-http-server: the limit" not in md, "no ceiling line for a case not run")
+    print("bench parsers: 8 passed, 0 failed")
 
 
 if __name__ == "__main__":
