@@ -486,7 +486,7 @@ function Server:_serveConnection(handle)
   local client = Client:new(handle, self)
   -- This coroutine serves the connection: it waits for the socket's bytes as the
   -- handle's on_readable, so a wait costs no registration (uv.co_read_into).
-  handle:set_on_readable(coroutine.running())
+  handle:set_on_readable(running())
   self._clients[client] = true
   local peer = handle:getpeername()
   local ip = peer and peer.ip or "-"

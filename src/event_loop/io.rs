@@ -10,6 +10,8 @@ use std::rc::Rc;
 
 use mlua::{IntoLuaMulti, MultiValue, Result, Value};
 
+use crate::bindings::tcp::ReadOnce;
+
 use super::handle::{HandleId, Kind, Socket, Waker};
 use super::{EventLoop, LoopState, Task};
 use crate::bindings::errors::callback_error;
@@ -156,25 +158,24 @@ impl EventLoop {
                 };
                 let Some(cb) = &tcp.read_cb else { break };
                 let cb: mlua::Function = self.lua.registry_value(cb)?;
-                let Socket::Stream(s) = &mut tcp.socket else {
+                if !matches!(tcp.socket, Socket::Stream(_)) {
                     break;
+                }
+                // (The same read as the coroutine-style bindings: no syscall once a
+                // short read has left the socket dry.)
+                let args = match crate::bindings::tcp::read_once(tcp, read_buf) {
+                    ReadOnce::Eof => {
+                        tcp.read_cb = None;
+                        (Value::Nil, Value::Nil).into_lua_multi(&self.lua)?
+                    }
+                    ReadOnce::Data(n) => (Value::Nil, self.lua.create_string(&read_buf[..n])?)
+                        .into_lua_multi(&self.lua)?,
+                    ReadOnce::WouldBlock => break,
+                    ReadOnce::Failed(e) => {
+                        tcp.read_cb = None;
+                        callback_error(&self.lua, &e)?
+                    }
                 };
-                let args =
-                    match crate::bindings::tls::read_plain(s, tcp.tls.as_deref_mut(), read_buf) {
-                        Ok((0, _)) => {
-                            tcp.read_cb = None;
-                            tcp.eof = true;
-                            (Value::Nil, Value::Nil).into_lua_multi(&self.lua)?
-                        }
-                        Ok((n, _)) => (Value::Nil, self.lua.create_string(&read_buf[..n])?)
-                            .into_lua_multi(&self.lua)?,
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                        Err(e) => {
-                            tcp.read_cb = None;
-                            callback_error(&self.lua, &e)?
-                        }
-                    };
                 st.refresh_tcp_active(id);
                 Task::Call(cb, args)
             };
