@@ -139,17 +139,18 @@ local IncomingMessage = stream.Readable:extend()
 
 -- A request, from the fields of the decoder's head event (this runs for every
 -- request). Every value in the constructor is a constant, so it is one copy of a
--- template that has all the keys, and the stores after it add none. The header
--- lines stay one string, _rawHead, until someone reads the headers.
+-- template that has all the keys, and the stores after it add none. The template has
+-- eight keys, the most a table of eight hash slots holds: the server's later stores
+-- (complete, _bodyEnded) then find their keys, and the rest (path, connection, the
+-- headers) are made on first read. The header lines stay one string, _rawHead, until
+-- someone reads the headers.
 function IncomingMessage:request(socket, method, url, httpVersion, keepAlive, rawHead)
   local msg = setmetatable({
-    method = false, url = false, path = false, httpVersion = false, keepAlive = false,
-    socket = false, connection = false, complete = false, _rawHead = false, _bodyEnded = false,
+    method = false, url = false, httpVersion = false, keepAlive = false,
+    socket = false, complete = false, _rawHead = false, _bodyEnded = false,
   }, self.meta)
-  local q = find(url, "?", 1, true)
-  msg.method, msg.url, msg.path = method, url, q and sub(url, 1, q - 1) or url
-  msg.httpVersion, msg.keepAlive, msg._rawHead = httpVersion, keepAlive, rawHead
-  msg.socket, msg.connection = socket, socket
+  msg.method, msg.url, msg.httpVersion, msg.keepAlive = method, url, httpVersion, keepAlive
+  msg.socket, msg._rawHead = socket, rawHead
   return msg
 end
 
@@ -164,8 +165,18 @@ end
 
 -- Made on first use, so a handler pays only for what it reads:
 -- - headers and rawHeaders, from the head's header lines (native.http_headers);
+-- - path (a request's url up to its '?') and connection (the socket);
 -- - the body's stream state (a message whose body ended before that starts ended).
 IncomingMessage:defineLazy({
+  path = function(self)
+    local url = rawget(self, "url")
+    if type(url) ~= "string" then return nil end
+    local q = find(url, "?", 1, true)
+    return q and sub(url, 1, q - 1) or url
+  end,
+  connection = function(self)
+    return rawget(self, "socket")
+  end,
   headers = function(self)
     local headers, raw = native.http_headers(rawget(self, "_rawHead") or "\r\n", true)
     rawset(self, "rawHeaders", raw)
@@ -364,31 +375,36 @@ function OutgoingMessage:_finished() end
 
 local ServerResponse = OutgoingMessage:extend()
 
+-- Defaults a response keeps in its class until one of its own is set (rarely: a
+-- HEAD request, a chunked body, headers set one by one). They are false
+-- rather than nil, so that a read stops here and does not walk the class chain.
+ServerResponse.sendDate = true
+ServerResponse._chunked = false
+ServerResponse._headers = false
+ServerResponse._names = false
+ServerResponse._noBody = false
+
 -- One table constructor per response: this runs for every request. The header tables
 -- are made on first use (OutgoingMessage:_own).
 function ServerResponse:new(socket, req)
   -- Every value in the constructor is a constant, so it is one copy of a template
   -- with all the keys; the fields set after it then only store (a key a constructor
   -- gives a computed value is added to the table afterwards, one insertion each).
+  -- Eight keys, the most eight hash slots hold: every store a plain response makes
+  -- finds its key.
   local res = setmetatable({
     socket = false,
     connection = false,
     statusCode = 200,
-    sendDate = true,
     headersSent = false,
     finished = false,
-    _chunked = false,
-    -- false rather than nil: a missing field would be looked up along the class chain.
-    _headers = false,
-    _names = false,
     _given = false,
-    _req = false,
     _keepAlive = false,
     _http10 = false,
-    _noBody = false,
   }, self.meta)
-  res.socket, res.connection, res._req = socket, socket, req
-  res._keepAlive, res._http10, res._noBody = req.keepAlive, req.httpVersion == "1.0", req.method == "HEAD"
+  res.socket, res.connection = socket, socket
+  res._keepAlive, res._http10 = req.keepAlive, req.httpVersion == "1.0"
+  if req.method == "HEAD" then res._noBody = true end
   return res
 end
 
@@ -400,7 +416,8 @@ function ServerResponse:writeHead(statusCode, reason, headers)
   end
   if type(reason) == "table" then reason, headers = nil, reason end
   self.statusCode = statusCode
-  self.statusMessage = reason
+  -- (Without a reason, one set before stays, as in node; storing nil would add a key.)
+  if reason ~= nil then self.statusMessage = reason end
   if headers then
     if not self._headers and not self._given then
       -- The common case: nothing set before. Keep the table as given; _head reads it.

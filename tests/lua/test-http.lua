@@ -45,11 +45,17 @@ require('tap')(function(test)
       assert(req.headers["x-one"] == "1, 2", tostring(req.headers["x-one"]))
       assert(type(req.headers["set-cookie"]) == "table" and #req.headers["set-cookie"] == 2)
       assert(req.rawHeaders[1] == "Host")
+      -- made on first read: the socket under its other name, on both sides
+      assert(req.connection == req.socket and req.socket ~= nil)
+      assert(res.connection == res.socket and res.socket == req.socket)
+      -- a status message set before writeHead stays when writeHead gives none
+      res.statusMessage = "Fine"
+      res:writeHead(200)
       res:finish()
     end), function(port, server)
       raw(port, "POST /a/b?c=d HTTP/1.1\r\nHost: x\r\nX-One: 1\r\nx-one: 2\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\nX-Pad:  v \r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
         expect(function(reply)
-          assert(reply:find("^HTTP/1.1 200 OK\r\n"), reply)
+          assert(reply:find("^HTTP/1.1 200 Fine\r\n"), reply)
           assert(reply:find("Content%-Length: 0\r\n"), reply)
           server:close()
         end))
