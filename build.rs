@@ -46,4 +46,34 @@ fn main() {
         .map(|v| v.trim_end_matches('"').to_string())
         .unwrap_or_else(|| "unknown".into());
     println!("cargo:rustc-env=STARDUST_MIO_VERSION={mio}");
+
+    link_layout();
+}
+
+/// How the stardust binary is linked (see docs/memory.md):
+/// - the functions a server runs come first in .text, in the order of
+///   src/link-order.txt (made by bench/link_order.py), so that the pages of code a
+///   process touches are few and together: the kernel maps a binary's code 64 KiB at a
+///   time, and every such block counts in the process's RSS;
+/// - symbols are stripped here rather than by the profile's `strip`, so that
+///   STARDUST_KEEP_SYMBOLS=1 gives the very same build with its symbols (a different
+///   profile setting would change every symbol's name, and the names are what
+///   link-order.txt lists).
+fn link_layout() {
+    let order = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/link-order.txt");
+    println!("cargo:rerun-if-changed={}", order.display());
+    if order.exists() {
+        println!(
+            "cargo:rustc-link-arg-bins=-Wl,--symbol-ordering-file={}",
+            order.display()
+        );
+        // Names missing from this build (libc's, or a function since renamed) are
+        // expected: they are skipped.
+        println!("cargo:rustc-link-arg-bins=-Wl,--no-warn-symbol-ordering");
+    }
+    println!("cargo:rerun-if-env-changed=STARDUST_KEEP_SYMBOLS");
+    let profile = std::env::var("PROFILE").unwrap_or_default();
+    if profile == "release" && std::env::var_os("STARDUST_KEEP_SYMBOLS").is_none() {
+        println!("cargo:rustc-link-arg-bins=-Wl,--strip-all");
+    }
 }

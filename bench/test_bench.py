@@ -8,6 +8,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench  # noqa: E402
+import link_order  # noqa: E402
 
 SAMPLES = Path(__file__).resolve().parent / "samples"
 
@@ -65,7 +66,17 @@ def main():
     check("- hello-node-style: the limit server served 2.00x node's req/s (2.00-2.00x" in md,
           f"ceiling line\n{md}")
     check("hello-http-server: the limit" not in md, "no ceiling line for a case not run")
-    print("bench parsers: 8 passed, 0 failed")
+    # link_order.py: callgrind's function names (recursion suffixes dropped, each once,
+    # in first-seen order), then one list of the binary's own functions, the first
+    # workload's first.
+    cg = ("fn=(1) main\ncfn=(2) lj_tab_new\ncalls=1 0\n5 10\nfn=(3) lj_BC_MOV'2\n"
+          "fn=(2)\nfn=(4) memcpy\ncfn=(1)\n")
+    names = link_order.functions_in(cg)
+    check(names == ["main", "lj_tab_new", "lj_BC_MOV", "memcpy"], f"callgrind names {names}")
+    merged = link_order.order([names, ["_ZN3foo17h0123E", "lj_tab_new"]],
+                              {"main", "lj_tab_new", "lj_BC_MOV", "_ZN3foo17h0123E"})
+    check(merged == ["main", "lj_tab_new", "lj_BC_MOV", "_ZN3foo17h0123E"], f"order {merged}")
+    print("bench parsers: 9 passed, 0 failed")
 
 
 if __name__ == "__main__":
