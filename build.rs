@@ -62,7 +62,7 @@ fn main() {
 fn link_layout() {
     let order = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/link-order.txt");
     println!("cargo:rerun-if-changed={}", order.display());
-    if order.exists() {
+    if order.exists() && links_with_lld() {
         println!(
             "cargo:rustc-link-arg-bins=-Wl,--symbol-ordering-file={}",
             order.display()
@@ -76,4 +76,26 @@ fn link_layout() {
     if profile == "release" && std::env::var_os("STARDUST_KEEP_SYMBOLS").is_none() {
         println!("cargo:rustc-link-arg-bins=-Wl,--strip-all");
     }
+}
+
+/// Whether rustc links this build with its own lld, which knows
+/// --symbol-ordering-file (GNU ld does not): rustc does so by default for
+/// x86_64-unknown-linux-gnu since 1.90.
+fn links_with_lld() -> bool {
+    if std::env::var("TARGET").as_deref() != Ok("x86_64-unknown-linux-gnu") {
+        return false;
+    }
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let version = std::process::Command::new(rustc)
+        .arg("-V")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    // "rustc 1.95.0 (59807616e 2026-04-14)"
+    let minor = version
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.split('.').nth(1))
+        .and_then(|m| m.parse::<u32>().ok());
+    matches!(minor, Some(m) if m >= 90)
 }
