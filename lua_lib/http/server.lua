@@ -34,6 +34,7 @@ local yield, running = coroutine.yield, coroutine.running
 local tcpQueueWrite = native.tcp_queue_write
 local concat, find, sub, format = table.concat, string.find, string.sub, string.format
 local newTable = require('table.new')
+local clearTable = require('table.clear')
 
 -- Status lines, header values as text, lower-cased names: made once, shared with http.
 local statusLines, text, lower = http.statusLines, http.headerValue, http.lowerName
@@ -264,8 +265,10 @@ local function reject(server, client, client_ip, status, why)
   return "close"
 end
 
--- The buffer response heads are built in (one at a time).
+-- The buffers a response head is built in, reused (heads are built one at a time,
+-- and nothing yields while one is): its pieces, and its headers by lower-case name.
 local headParts = {}
+local headHeaders = newTable(0, 8)
 
 -- Sends a streamed body (content is a function returning pieces, then nil) chunked,
 -- compressed if `encoding` says so. Returns the bytes sent, or nil, err.
@@ -367,9 +370,13 @@ function Server:process_request(client, client_ip, count, redis_module)
   end
 
   status = tonumber(status) or 200
-  -- (Sized for the handler's headers and the four added below, so it never grows.)
-  local hs = newTable(0, 8)
-  for k, v in pairs(rheaders or {}) do hs[lower(k)] = v end
+  -- (Emptied first, not after use: an error while it was filled last time may have
+  -- left entries.)
+  local hs = headHeaders
+  clearTable(hs)
+  if rheaders then
+    for k, v in pairs(rheaders) do hs[lower(k)] = v end
+  end
   if hs["content-type"] == nil then hs["content-type"] = "text/html" end
   hs["date"] = hs["date"] or httpDate()
   keepAlive = keepAlive and count < cfg.requests_per_connection and not self._stopping
@@ -418,6 +425,8 @@ function Server:process_request(client, client_ip, count, redis_module)
     end
   end
   parts[n + 1] = "\r\n"
+  -- A response with very many headers would keep the shared table that big.
+  if n > 4 * 32 then headHeaders = newTable(0, 8) end
   local size = 0
   if streamed then
     client:write(concat(parts, "", 1, n + 1))
