@@ -148,6 +148,28 @@ def status_kb(pid, field):
     return None
 
 
+def parse_smaps_libs(text):
+    """KB of a process's resident pages that belong to shared libraries (*.so*), from
+    /proc/<pid>/smaps: the part of RssFile that is not the program's own binary."""
+    total, in_lib = 0, False
+    for line in text.splitlines():
+        head = line.split()
+        if head and "-" in head[0] and len(head) >= 5 and not head[0].endswith(":"):
+            path = head[5] if len(head) >= 6 else ""
+            in_lib = ".so" in path.rsplit("/", 1)[-1]
+        elif in_lib and line.startswith("Rss:"):
+            total += int(head[1])
+    return total
+
+
+def libs_kb(pid):
+    try:
+        with open(f"/proc/{pid}/smaps") as f:
+            return parse_smaps_libs(f.read())
+    except OSError:  # gone, or not ours
+        return None
+
+
 def cpu_seconds(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
@@ -239,6 +261,7 @@ def load_server(cmd, port, load):
         # libraries' code) and private memory.
         figures["file_rss_kb"] = status_kb(s.proc.pid, "RssFile")
         figures["anon_rss_kb"] = status_kb(s.proc.pid, "RssAnon")
+        figures["lib_rss_kb"] = libs_kb(s.proc.pid)
         return figures
 
 
@@ -421,6 +444,7 @@ COLUMNS = [
     ("peak_rss_kb", "peak RSS", " KB", 0),
     ("file_rss_kb", "of it: files", " KB", 0),
     ("anon_rss_kb", "of it: private", " KB", 0),
+    ("lib_rss_kb", "of files: shared libraries", " KB", 0),
     ("wall_ms", "wall", " ms", 2),
     ("total_ms", "total", " ms", 1),
     ("schedule_ms", "schedule", " ms", 1),
@@ -549,6 +573,17 @@ def targets_md(results):
                   "bounded by what one event-loop thread can serve here, which the limit server "
                   "measures. A req/s target above its ratio to node cannot be met on this machine."]
         lines += ceilings
+    # What memory the machine allows: the pages of the shared libraries (glibc and its
+    # kin) that Stardust had resident, which any program linked to them has too.
+    seed = results.get("seed")
+    libs = seed and [x.get("lib_rss_kb") for t in seed.values() for x in t.get("stardust", [])
+                     if x.get("lib_rss_kb")]
+    if libs:
+        lo, med, hi = spread(libs)
+        lines += ["", f"For scale (memory): {med / 1024:.2f} MB ({lo / 1024:.2f}-{hi / 1024:.2f}) of "
+                  "Stardust's RSS in the seed case were pages of the shared libraries (libc, libm, "
+                  "libgcc_s, ld.so), which every program linked to them maps here; the 3.0 MB target "
+                  "leaves the rest for the binary's pages and all private memory."]
     return "\n".join(lines)
 
 
@@ -588,7 +623,8 @@ def main():
           "over the runs; ratios are computed run by run.", "",
           "Peak RSS is VmHWM, which counts the pages of the binary and of the shared "
           "libraries a process has touched as well as its private memory; the tables show "
-          "both parts (RssFile and RssAnon, read when the load ends). On this machine's "
+          "both parts (RssFile and RssAnon, read when the load ends), and how much of the "
+          "file pages were the shared libraries' (from /proc/<pid>/smaps). On this machine's "
           "kernel a touched page of a file maps at least the 64 KiB around it, so code size "
           "and layout weigh on the figure.", "",
           "The timers case's delays run up to 1 s, so its wall time cannot be under 1 s: "

@@ -66,6 +66,18 @@ def main():
     check("- hello-node-style: the limit server served 2.00x node's req/s (2.00-2.00x" in md,
           f"ceiling line\n{md}")
     check("hello-http-server: the limit" not in md, "no ceiling line for a case not run")
+    # Resident pages of shared libraries, from smaps: the binary's and anonymous
+    # mappings' pages are not counted.
+    smaps = ("55e1-55e2 r-xp 00001000 fe:00 1 /work/target/release/stardust\nRss:  1500 kB\n"
+             "7f01-7f02 r-xp 00028000 fe:00 2 /usr/lib/x86_64-linux-gnu/libc.so.6\nSize: 1 kB\n"
+             "Rss:  1016 kB\nVmFlags: rd ex mr mw me sd\n"
+             "7f03-7f04 rw-p 00000000 00:00 0 \nRss:  776 kB\n"
+             "7f05-7f06 r--p 00000000 fe:00 3 /usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2\n"
+             "Rss:  212 kB\n")
+    check(bench.parse_smaps_libs(smaps) == 1016 + 212, f"smaps libs {bench.parse_smaps_libs(smaps)}")
+    seed = {"seed": {"ab": {"stardust": [{"peak_rss_kb": 4700, "lib_rss_kb": 1900}] * 3}}}
+    check("For scale (memory): 1.86 MB" in bench.targets_md(seed), "memory floor line")
+
     # link_order.py: callgrind's function names (recursion suffixes dropped, each once,
     # in first-seen order), then one list of the binary's own functions, the first
     # workload's first.
@@ -76,7 +88,7 @@ def main():
     merged = link_order.order([names, ["_ZN3foo17h0123E", "lj_tab_new"]],
                               {"main", "lj_tab_new", "lj_BC_MOV", "_ZN3foo17h0123E"})
     check(merged == ["main", "lj_tab_new", "lj_BC_MOV", "_ZN3foo17h0123E"], f"order {merged}")
-    print("bench parsers: 9 passed, 0 failed")
+    print("bench parsers: 11 passed, 0 failed")
 
 
 if __name__ == "__main__":
