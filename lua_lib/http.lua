@@ -38,7 +38,7 @@ local Emitter = require('core').Emitter
 
 local yield, running = coroutine.yield, coroutine.running
 local WAIT = native.WAIT
-local tcpQueueWrite, tcpReadInto = native.tcp_queue_write, native.tcp_read_into
+local tcpQueueWrite, httpNext = native.tcp_queue_write, native.http_next
 local concat, tostring, type, pairs, setmetatable = table.concat, tostring, type, pairs, setmetatable
 local find, sub = string.find, string.sub
 local newReadableState = stream.newReadableState
@@ -624,30 +624,31 @@ function serve(self, socket, dec, hkey, hgen)
   local req, res
 
   while true do
-    -- a, b: the event's values; for a head, c..g are the rest of them (see
-    -- src/bindings/http.rs): a complete, b method, c url, d httpVersion, e keepAlive,
-    -- f the header lines, g flags.
-    local ev, a, b, c, d, e, f, g = dec:next()
-    if ev == nil then
-      -- Between requests: nothing of the next one has come yet.
-      local between = req == nil and dec:idle()
+    -- The next event, reading the socket for it as needed (native.http_next, in
+    -- src/bindings/fast.rs: one C call where next, read, next were three). a, b, ...:
+    -- its values (src/bindings/http.rs); for a head a complete, b method, c url,
+    -- d httpVersion, e keepAlive, f the header lines, g flags. No event yet: WAIT
+    -- when nothing of the next request has come (the handle's on_readable callback is
+    -- registered: this coroutine returns to the loop's pool), false in the middle of
+    -- one (this coroutine waits, through uv.co_read_into); nil at EOF, a: a read error.
+    local ev, a, b, c, d, e, f, g = httpNext(hkey, hgen, dec, req == nil)
+    if ev == WAIT or ev == false then
       -- Waiting for (the rest of) a head: the sweep times the wait.
       if req == nil and waiting[socket] == nil then
+        local between = ev == WAIT or dec:idle()
         if self._closing and between then break end
         waiting[socket] = self._now
         idle[socket] = between
       end
-      -- The raw read (bindings/fast.rs). Between requests, if it has to wait, it
-      -- registers the handle's on_readable callback and says WAIT: this coroutine
-      -- returns to the loop's pool. In the middle of a request it says false, and the
-      -- coroutine waits through uv.co_read_into.
-      local ok, err = tcpReadInto(hkey, hgen, dec, between)
-      if ok == WAIT then return end
-      if ok == false then ok, err = uv.co_read_into(handle, dec) end
+      if ev == WAIT then return end
+      local ok, err = uv.co_read_into(handle, dec)
       if ok == nil then
         if err or dec:idle() then break end
-        dec:eof() -- next() reports whether the input ended mid-message
+        dec:eof() -- the decoder reports whether the input ended mid-message
       end
+    elseif ev == nil then
+      if a or dec:idle() then break end
+      dec:eof()
     elseif ev == EV_HEAD then
       waiting[socket] = nil
       idle[socket] = false

@@ -15,7 +15,8 @@
 //!   built key by key here;
 //! - `2, chunk`: a piece of body;
 //! - `3`: the message is complete;
-//! - `nil`: more input is needed;
+//! - `nil, idle`: more input is needed; `idle` is true when none of the next message
+//!   has come yet (what `decoder:idle()` says, without a second call);
 //! - `0, status, message`: bad input, with the status to answer (400, 413, 414, 431).
 //!
 //! Why not an mlua `UserData` like the other handles: `next` and `idle` run for every
@@ -54,7 +55,8 @@ pub fn decoder_at(at: usize) -> Option<std::ptr::NonNull<Decoder>> {
         .flatten()
 }
 
-/// `next`'s upvalues after the metatable: the two version strings, made once.
+/// `next`'s upvalues after the metatable (and `native.http_next`'s after the loop
+/// state): the two version strings, made once.
 const V_HTTP10: c_int = 2;
 const V_HTTP11: c_int = 3;
 
@@ -190,8 +192,25 @@ unsafe extern "C-unwind" fn dec_idle(state: *mut ffi::lua_State) -> c_int {
 /// `decoder:next()`: one event (see the top of this file).
 unsafe extern "C-unwind" fn dec_next(state: *mut ffi::lua_State) -> c_int {
     let d = check(state);
-    match d.next() {
-        Event::NeedMore => 0,
+    match push_event(state, d) {
+        Some(n) => n,
+        None => {
+            ffi::lua_pushnil(state);
+            ffi::lua_pushboolean(state, d.idle() as c_int);
+            2
+        }
+    }
+}
+
+/// Takes the decoder's next event and pushes its values (see the top of this file),
+/// returning their count; None when it needs more input (nothing pushed).
+///
+/// # Safety
+/// For C functions whose upvalues 2 and 3 are the version strings "1.0" and "1.1"
+/// (`decoder:next()`, `native.http_next`); uses nine stack slots.
+pub unsafe fn push_event(state: *mut ffi::lua_State, d: &mut Decoder) -> Option<c_int> {
+    Some(match d.next() {
+        Event::NeedMore => return None,
         Event::End => {
             ffi::lua_pushinteger(state, 3);
             1
@@ -219,13 +238,13 @@ unsafe extern "C-unwind" fn dec_next(state: *mut ffi::lua_State) -> c_int {
             ffi::lua_pushboolean(state, complete as c_int);
             2 + push_head(state, d)
         }
-    }
+    })
 }
 
 /// Pushes the head's fields (see the top of this file) and returns their count.
 ///
 /// # Safety
-/// Called only from `dec_next`, whose upvalues hold the version strings; uses seven
+/// Called only from `push_event` (its upvalues hold the version strings); uses seven
 /// stack slots.
 unsafe fn push_head(state: *mut ffi::lua_State, d: &Decoder) -> c_int {
     let h = d.head();
