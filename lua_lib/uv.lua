@@ -164,6 +164,19 @@ function uv.co_read_into(handle, decoder, key, gen)
   end
   return retry(handle, "try_read_into", decoder)
 end
+-- The decoder's next event, reading the socket as needed (native.http_next, which
+-- takes the handle's id); between messages a coroutine that is its handle's
+-- on_readable waits here. Returns the event's values (see src/bindings/http.rs),
+-- false when part of a message has come and more is needed (wait with
+-- co_read_into), nil at EOF, or nil, err, code.
+function uv.co_http_next(decoder, key, gen)
+  local co = running()
+  while true do
+    local ev, a, b, c, d, e, f, g = native.http_next(key, gen, decoder, true)
+    if ev ~= WAIT then return ev, a, b, c, d, e, f, g end
+    suspend(co)
+  end
+end
 -- Next accepted connection (a new tcp handle).
 function uv.co_accept(server) return retry(server, "try_accept") end
 function uv.co_connect(handle, host, port) return complete(handle, "connect", host, port) end

@@ -32,6 +32,7 @@ local errorResponse = http.errorResponse
 
 local yield, running = coroutine.yield, coroutine.running
 local tcpQueueWrite = native.tcp_queue_write
+local coHttpNext = uv.co_http_next
 local concat, find, sub, format = table.concat, string.find, string.sub, string.format
 local newTable = require('table.new')
 local clearTable = require('table.clear')
@@ -237,22 +238,27 @@ local function compressible(cfg, contentType)
 end
 
 -- Reads until the decoder has an event (all its values: for a head, see
--- src/bindings/http.rs); the client's deadline bounds the wait.
+-- src/bindings/http.rs); the client's deadline bounds the wait. Between requests the
+-- wait is in uv.co_http_next (this coroutine is the handle's on_readable), in the
+-- middle of one in uv.co_read_into.
 local function nextEvent(client)
   local dec, handle = client.decoder, client.handle
   while true do
-    local ev, a, b, c, d, e, f = dec:next()
-    if ev ~= nil then return ev, a, b, c, d, e, f end
-    -- (Through the raw read: this coroutine is the handle's on_readable.)
-    local ok, err = uv.co_read_into(handle, dec, client._hkey, client._hgen)
+    local ev, a, b, c, d, e, f = coHttpNext(dec, client._hkey, client._hgen)
+    if ev then return ev, a, b, c, d, e, f end
+    local ok, err = nil, a
+    if ev == false then
+      if client.waitingFirstByte and not dec:idle() then
+        -- The first bytes of a request: from now on the head timeout applies.
+        client.waitingFirstByte = false
+        client.deadline = uv.now() + client.server.cfg.request_header_timeout * 1000
+      end
+      ok, err = uv.co_read_into(handle, dec)
+    end
     if ok == nil then
       if err then return nil, client.timedOut and "timeout" or err end
       if dec:idle() then return nil, "closed" end
       dec:eof()
-    elseif client.waitingFirstByte then
-      -- The first bytes of a request: from now on the head timeout applies.
-      client.waitingFirstByte = false
-      client.deadline = uv.now() + client.server.cfg.request_header_timeout * 1000
     end
   end
 end
