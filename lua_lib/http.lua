@@ -280,7 +280,9 @@ end
 -- Queues bytes on the socket; they leave when the running callback yields or returns.
 function OutgoingMessage:_send(data)
   local socket = self.socket
-  if not socket or socket.destroyed or not socket._handle then return false end
+  -- (rawget: a socket's `destroyed` is in its class until it is destroyed, and the
+  -- class's lookup is a function, for its lazy fields. This runs for every response.)
+  if not socket or rawget(socket, "destroyed") or not socket._handle then return false end
   local handle = socket._handle
   -- (An http server's sockets carry their handle's id, for the raw write.)
   local hkey, ok, queued = socket._hkey, nil, nil
@@ -521,6 +523,8 @@ function Server:initialize(onRequest)
   self._waiting = {}
   -- Open connections: socket -> true while idle between requests.
   self._idle = {}
+  -- (Here rather than left to the class: every wait for a request reads it.)
+  self._closing = false
   if onRequest then self:on('request', onRequest) end
 end
 
@@ -682,8 +686,8 @@ function serve(self, socket, dec, hkey, hgen)
       req.complete = true
       req:push(nil)
       -- Answer in order: the next request waits until this response is done.
-      if not res.finished and not socket.destroyed then awaitFinish(res, socket) end
-      if not res._keepAlive or socket.destroyed then break end
+      if not res.finished and not rawget(socket, "destroyed") then awaitFinish(res, socket) end
+      if not res._keepAlive or rawget(socket, "destroyed") then break end
       req, res = nil, nil
     elseif ev == EV_ERROR then -- a is the status to answer, b why
       if not res or not res.headersSent then sendError(socket, a) end
