@@ -310,16 +310,17 @@ function Server:process_request(client, client_ip, count, redis_module)
   local started = uv.now()
   client.timedOut = false
   -- Idle until the first byte, then the head timeout.
-  if client.decoder:buffered() > 0 then
+  local idle = client.decoder:buffered() == 0
+  client.idle = idle
+  if not idle then
     client.waitingFirstByte = false
     client.deadline = started + cfg.request_header_timeout * 1000
   else
     client.waitingFirstByte = true
     -- A new TLS connection first has its handshake to do, under its own timeout.
-    local idle = (count == 1 and self._tls) and cfg.tls_handshake_timeout or cfg.keepalive_idle_timeout
-    client.deadline = started + idle * 1000
+    local wait = (count == 1 and self._tls) and cfg.tls_handshake_timeout or cfg.keepalive_idle_timeout
+    client.deadline = started + wait * 1000
   end
-  client.idle = client.decoder:buffered() == 0
 
   -- For the head: whether it is complete (no body), method, url, httpVersion,
   -- keepAlive and the header lines.
@@ -508,7 +509,9 @@ function Server:_serveConnection(handle)
   local count = 0
   while true do
     count = count + 1
-    local state, err = self:process_request(client, ip, count, self.redis_module)
+    -- (rawget: an unset redis_module would be looked for all along the class chain,
+    -- for every request.)
+    local state, err = self:process_request(client, ip, count, rawget(self, "redis_module"))
     if state ~= "keep-alive" then
       if err and err ~= "closed" then self.logger:debug("connection from " .. ip .. " ended: " .. tostring(err)) end
       break
