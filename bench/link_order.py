@@ -8,8 +8,8 @@ put first and together in the binary (build.rs passes the file to lld as
 It builds the release binary with its symbols (STARDUST_KEEP_SYMBOLS=1, in
 target/link-order/, so the binary in target/release/ is left alone), runs each
 workload below under valgrind's callgrind, and lists every function of the binary that
-ran, workload by workload: the seed's server first, then what the later workloads
-add. Run it again when a dependency or the compiler changes (their functions' names
+ran, workload by workload (sorted within each): the seed's server first, then what
+the later workloads add. Run it again when a dependency or the compiler changes (their functions' names
 change with them) or after large changes to the runtime; a stale list only costs
 memory, never correctness. Needs valgrind and ab (apache2-utils). Every server it
 starts listens on 127.0.0.1 and is killed when its workload ends.
@@ -70,13 +70,14 @@ def defined_functions(binary):
 
 def order(lists, defined):
     """One list: each workload's functions that the binary defines, those of earlier
-    workloads first, each name once."""
+    workloads first, each name once. Within a workload the names are sorted (the
+    order callgrind saw them in varies from run to run; sorted, a new list differs
+    from the old only where the functions do)."""
     seen, result = set(), []
     for names in lists:
-        for name in names:
-            if name in defined and name not in seen:
-                seen.add(name)
-                result.append(name)
+        new = sorted({name for name in names if name in defined and name not in seen})
+        seen.update(new)
+        result += new
     return result
 
 
