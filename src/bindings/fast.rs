@@ -173,56 +173,87 @@ unsafe fn decoder_arg(l: *mut ffi::lua_State) -> std::ptr::NonNull<Decoder> {
     }
 }
 
+/// What one raw read into a decoder did.
+enum ReadStep {
+    /// Bytes came and were fed to the decoder.
+    Fed,
+    Eof,
+    /// None to read: the handle's on_readable waker was registered (true) or not.
+    Waiting(bool),
+    Failed((&'static str, String)),
+}
+
+/// Reads socket `id` once into the decoder. With `may_wait`, where it would block it
+/// registers the handle's on_readable waker, if it has one. Pushes nothing: a value
+/// pushed while the loop state is borrowed could run a finalizer that needs it.
+unsafe fn read_step(
+    l: *mut ffi::lua_State,
+    id: HandleId,
+    decoder: &mut std::ptr::NonNull<Decoder>,
+    may_wait: bool,
+) -> ReadStep {
+    let Ok(mut st) = state(l).try_borrow_mut() else {
+        busy(l);
+        unreachable!("busy raises")
+    };
+    let st = &mut *st;
+    let Some(Kind::Tcp(t)) = st.handles.get_mut(id).map(|h| &mut h.kind) else {
+        return ReadStep::Failed(("EBADF", "handle is closed".into()));
+    };
+    match read_once(t, &mut st.read_buf) {
+        ReadOnce::Data(n) => {
+            // SAFETY: the caller's argument 3 keeps the decoder alive, and no Lua code
+            // runs while the reference is used.
+            decoder.as_mut().feed(&st.read_buf[..n]);
+            ReadStep::Fed
+        }
+        ReadOnce::Eof => ReadStep::Eof,
+        ReadOnce::WouldBlock => {
+            let waker = t
+                .on_readable
+                .as_ref()
+                .and_then(Waker::share)
+                .filter(|_| may_wait);
+            let registered = waker.is_some();
+            if registered {
+                t.read_waiter = waker;
+                st.refresh_tcp_active(id);
+            }
+            ReadStep::Waiting(registered)
+        }
+        ReadOnce::Failed(e) => ReadStep::Failed(describe(&e)),
+    }
+}
+
+/// Pushes what a raw read returns for a step other than Fed: WAIT or false, nil at
+/// EOF, or nil, err, code.
+unsafe fn push_step(l: *mut ffi::lua_State, step: ReadStep) -> c_int {
+    match step {
+        ReadStep::Fed => {
+            ffi::lua_pushboolean(l, 1);
+            1
+        }
+        ReadStep::Eof => {
+            ffi::lua_pushnil(l);
+            1
+        }
+        ReadStep::Waiting(true) => {
+            ffi::lua_pushlightuserdata(l, wait_marker().0);
+            1
+        }
+        ReadStep::Waiting(false) => {
+            ffi::lua_pushboolean(l, 0);
+            1
+        }
+        ReadStep::Failed((code, message)) => push_error(l, code, &message),
+    }
+}
+
 unsafe extern "C-unwind" fn tcp_read_into(l: *mut ffi::lua_State) -> c_int {
     let id = handle_id(l);
     let wait = ffi::lua_toboolean(l, 4) != 0;
     let mut decoder = decoder_arg(l);
-    let outcome = {
-        let Ok(mut st) = state(l).try_borrow_mut() else {
-            return busy(l);
-        };
-        let st = &mut *st;
-        let Some(Kind::Tcp(t)) = st.handles.get_mut(id).map(|h| &mut h.kind) else {
-            return push_error(l, "EBADF", "handle is closed");
-        };
-        match read_once(t, &mut st.read_buf) {
-            ReadOnce::Data(n) => {
-                // SAFETY: argument 3 keeps the decoder alive; no Lua runs meanwhile.
-                decoder.as_mut().feed(&st.read_buf[..n]);
-                Ok(true)
-            }
-            ReadOnce::Eof => Ok(false),
-            ReadOnce::WouldBlock => match t
-                .on_readable
-                .as_ref()
-                .and_then(Waker::share)
-                .filter(|_| wait)
-            {
-                Some(waker) => {
-                    t.read_waiter = Some(waker);
-                    st.refresh_tcp_active(id);
-                    ffi::lua_pushlightuserdata(l, wait_marker().0);
-                    return 1;
-                }
-                None => {
-                    ffi::lua_pushboolean(l, 0);
-                    return 1;
-                }
-            },
-            ReadOnce::Failed(e) => Err(describe(&e)),
-        }
-    };
-    match outcome {
-        Ok(true) => {
-            ffi::lua_pushboolean(l, 1);
-            1
-        }
-        Ok(false) => {
-            ffi::lua_pushnil(l);
-            1
-        }
-        Err((code, message)) => push_error(l, code, &message),
-    }
+    push_step(l, read_step(l, id, &mut decoder, wait))
 }
 
 /// The bytes of the string at `index` (valid while that string is).
@@ -246,51 +277,16 @@ unsafe extern "C-unwind" fn http_next(l: *mut ffi::lua_State) -> c_int {
     let wait = ffi::lua_toboolean(l, 4) != 0;
     let mut decoder = decoder_arg(l);
     loop {
-        // SAFETY (every use of `decoder` here): argument 3 keeps the decoder alive, and
-        // no Lua code runs while the reference is used.
+        // SAFETY: argument 3 keeps the decoder alive, and no Lua code runs while the
+        // reference is used.
         if let Some(n) = super::http::push_event(l, decoder.as_mut()) {
             return n;
         }
-        let failed = {
-            let Ok(mut st) = state(l).try_borrow_mut() else {
-                return busy(l);
-            };
-            let st = &mut *st;
-            let Some(Kind::Tcp(t)) = st.handles.get_mut(id).map(|h| &mut h.kind) else {
-                return push_error(l, "EBADF", "handle is closed");
-            };
-            match read_once(t, &mut st.read_buf) {
-                ReadOnce::Data(n) => {
-                    decoder.as_mut().feed(&st.read_buf[..n]);
-                    continue;
-                }
-                ReadOnce::Eof => None,
-                ReadOnce::WouldBlock => {
-                    let idle = wait && decoder.as_ref().idle();
-                    match t
-                        .on_readable
-                        .as_ref()
-                        .and_then(Waker::share)
-                        .filter(|_| idle)
-                    {
-                        Some(waker) => {
-                            t.read_waiter = Some(waker);
-                            st.refresh_tcp_active(id);
-                            ffi::lua_pushlightuserdata(l, wait_marker().0);
-                        }
-                        None => ffi::lua_pushboolean(l, 0),
-                    }
-                    return 1;
-                }
-                ReadOnce::Failed(e) => Some(describe(&e)),
-            }
-        };
-        return match failed {
-            None => {
-                ffi::lua_pushnil(l);
-                1
-            }
-            Some((code, message)) => push_error(l, code, &message),
-        };
+        // WAIT only between messages: a message begun is waited for by the caller.
+        let may_wait = wait && decoder.as_ref().idle();
+        match read_step(l, id, &mut decoder, may_wait) {
+            ReadStep::Fed => continue,
+            step => return push_step(l, step),
+        }
     }
 }
