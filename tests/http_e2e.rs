@@ -192,6 +192,20 @@ fn garbage_never_kills_the_server() {
 }
 
 #[test]
+fn a_response_queued_before_process_exit_is_sent() {
+    let mut s = start("tests/fixtures/exit-after-response.lua");
+    let reply = raw(
+        s.port,
+        b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert!(reply.starts_with("HTTP/1.1 200 OK\r\n"), "{reply:?}");
+    let body = reply.split("\r\n\r\n").nth(1).unwrap_or("");
+    assert_eq!(body, "stardust\n".repeat(1000));
+    let status = s.child.wait().expect("the server exits");
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
 fn seed_http_examples_on_port_8080() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut server = Command::new(env!("CARGO_BIN_EXE_stardust"))

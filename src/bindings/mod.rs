@@ -210,9 +210,16 @@ pub fn native_table(lua: &Lua, state: &SharedState) -> Result<Table> {
         lua.create_c_function(http::headers)?
     })?;
 
+    let st = state.clone();
     n.set(
         "exit",
-        lua.create_function(|_, code: Option<i32>| -> Result<()> {
+        lua.create_function(move |lua, code: Option<i32>| -> Result<()> {
+            // Writes queued by the running callback leave when it ends, and an exit
+            // ends it first: send what the sockets take now, as node's writes would
+            // have gone out already.
+            if let Ok(mut s) = st.try_borrow_mut() {
+                s.flush_dirty_now(lua);
+            }
             crate::runtime::exit(code.unwrap_or(0))
         })?,
     )?;

@@ -148,6 +148,15 @@ impl LoopState {
         }
     }
 
+    /// Sends now what the sockets take of the writes queued for the end of the running
+    /// task, without waiting: for an exit, which ends the task before its end.
+    pub fn flush_dirty_now(&mut self, lua: &mlua::Lua) {
+        for id in std::mem::take(&mut self.dirty) {
+            // (What a socket does not take, or fails to send, is lost with the process.)
+            let _ = self.flush_writes(lua, id);
+        }
+    }
+
     /// (Re)arms a timer handle to fire `timeout` ms from the cached clock.
     pub fn arm_timer(&mut self, id: HandleId, timeout: u64) {
         self.disarm_timer(id);
