@@ -143,6 +143,19 @@ fn uncaught_error_in_a_timer_emits_exit_then_exits_255() {
 }
 
 #[test]
+fn an_error_in_a_coroutine_the_loop_resumed_is_uncaught_with_its_traceback() {
+    let o = stardust(&["tests/fixtures/coroutine-error-after-read.lua"]);
+    assert_eq!(o.status.code(), Some(255), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.starts_with("Uncaught exception:\nruntime error: ")
+            && err.contains("coroutine-error-after-read.lua:12: after read: hi\nstack traceback:")
+            && err.contains("in function 'error'"),
+        "{err}"
+    );
+}
+
+#[test]
 fn an_error_in_one_timeout_does_not_drop_the_rest_of_its_list() {
     let out = stardust(&[
         "-e",

@@ -16,6 +16,8 @@
 //! callback, as in node.
 
 use mlua::thread::ThreadStatus;
+use std::ffi::CStr;
+
 use mlua::{ffi, Function, IntoLuaMulti, LightUserData, MultiValue, Result, Thread, Value};
 
 use super::handle::Waker;
@@ -97,6 +99,12 @@ impl EventLoop {
             Task::Resume(t, args) => self.resume(t, args),
             Task::Wake(Waker::Callback(k), args) if args.is_empty() => self.call_key(&k),
             Task::Wake(Waker::Callback(k), args) => self.call(self.lua.registry_value(&k)?, args),
+            Task::Wake(Waker::Thread(k), args) if args.is_empty() => {
+                self.resume_raw(self.lua.registry_value(&k)?)
+            }
+            Task::Wake(Waker::SharedThread(k), args) if args.is_empty() => {
+                self.resume_raw(self.lua.registry_value(&k)?)
+            }
             Task::Wake(Waker::Thread(k), args) => self.resume(self.lua.registry_value(&k)?, args),
             Task::Wake(Waker::SharedThread(k), args) => {
                 self.resume(self.lua.registry_value(&k)?, args)
@@ -155,9 +163,30 @@ impl EventLoop {
         self.finish_resume(thread, status)
     }
 
-    /// After a raw resume of a pooled worker: run the nextTick work it asks for (TICK)
-    /// and resume it again, pool it when it is DONE, report an error that escaped it.
-    /// Leaves its stack empty.
+    /// `resume` with no values, through the raw C API (a coroutine waiting on I/O: for
+    /// http.server, every request). A coroutine not suspended in a yield (new,
+    /// finished, or running) takes the mlua path, which knows those cases.
+    fn resume_raw(&self, thread: Thread) -> Result<()> {
+        let ts = thread.state();
+        // SAFETY: reading the status of a live coroutine.
+        if unsafe { ffi::lua_status(ts) } != ffi::LUA_YIELD {
+            return self.resume(thread, ());
+        }
+        if self.state.borrow().trace {
+            eprintln!("[loop] resume coroutine {:p}", thread.to_pointer());
+        }
+        // SAFETY: a suspended coroutine, resumed with nothing pushed; no Lua code runs
+        // while the loop is here.
+        let status = unsafe {
+            ffi::lua_settop(ts, 0);
+            ffi::lua_resume(ts, std::ptr::null_mut(), 0, std::ptr::null_mut())
+        };
+        self.finish_resume(thread, status)
+    }
+
+    /// After a raw resume: run the nextTick work the coroutine asks for (TICK) and
+    /// resume it again, pool it when it is a worker DONE with its callback, report an
+    /// error that escaped it. Leaves its stack empty.
     fn finish_resume(&self, thread: Thread, mut status: std::ffi::c_int) -> Result<()> {
         let ts = thread.state();
         loop {
@@ -166,13 +195,20 @@ impl EventLoop {
             let yielded = unsafe {
                 let top = ffi::lua_gettop(ts);
                 let marker = (top > 0).then(|| ffi::lua_touserdata(ts, top));
-                // (Pooled workers catch their callbacks' errors, so this is for an error
-                // in the worker itself. The text is as mlua's resume would give it.)
+                // (Pooled workers catch their callbacks' errors: this is a coroutine of
+                // the user's. The text is as mlua's resume gives it: the error, and the
+                // coroutine's traceback.)
                 let error = (status != ffi::LUA_OK && status != ffi::LUA_YIELD).then(|| {
                     let mut text = String::from("runtime error: ");
                     if ffi::lua_checkstack(ts, ffi::LUA_MINSTACK) != 0 {
+                        if ffi::lua_isstring(ts, -1) == 0 {
+                            let kind = CStr::from_ptr(ffi::luaL_typename(ts, -1));
+                            let what =
+                                format!("(error object is a {} value)\0", kind.to_string_lossy());
+                            ffi::lua_pushstring(ts, what.as_ptr().cast());
+                        }
                         ffi::luaL_traceback(ts, ts, ffi::lua_tostring(ts, -1), 0);
-                        let traceback = std::ffi::CStr::from_ptr(ffi::lua_tostring(ts, -1));
+                        let traceback = CStr::from_ptr(ffi::lua_tostring(ts, -1));
                         text.push_str(&traceback.to_string_lossy());
                     } else {
                         text.push_str("(no room on the coroutine's stack for a traceback)");
