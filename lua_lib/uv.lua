@@ -149,19 +149,7 @@ end
 -- Next chunk of data, nil at EOF, or nil, err, code.
 function uv.co_read(handle) return retry(handle, "try_read") end
 -- Reads into an HTTP decoder (native.http_decoder): true, nil at EOF, or nil, err, code.
--- With the handle's id (key, gen from handle:id()) it reads through the raw function,
--- and if the running coroutine is the handle's on_readable (handle:set_on_readable),
--- a wait costs no registration (http.server's connections read this way).
-function uv.co_read_into(handle, decoder, key, gen)
-  if key then
-    local co = running()
-    while true do
-      local a, b, c = native.tcp_read_into(key, gen, decoder, true)
-      if a == false then break end -- no on_readable: wait through the method
-      if a ~= WAIT then return a, b, c end
-      suspend(co)
-    end
-  end
+function uv.co_read_into(handle, decoder)
   return retry(handle, "try_read_into", decoder)
 end
 -- The decoder's next event, reading the socket as needed (native.http_next, which

@@ -12,21 +12,18 @@
 //! - `now()`: the loop's time in ms, as `uv.now()`.
 //! - `tcp_queue_write(key, gen, data)`: as `handle:queue_write(data)` without a
 //!   callback: true and the bytes now queued, or nil, err, code.
-//! - `tcp_read_into(key, gen, decoder, wait)`: as `handle:try_read_into(decoder)`:
-//!   true (bytes fed to the decoder), nil at EOF, or nil, err, code. Where that would
-//!   wait: with `wait` and an `on_readable` waker set on the handle
-//!   (`handle:set_on_readable(fn or coroutine)`), it registers that and returns WAIT
-//!   (http's idle connections wait with a callback and hold no coroutine; http.server's
-//!   connection coroutine waits through `uv.co_read_into`); otherwise it returns false,
-//!   and the caller waits through the method, which registers its coroutine.
 //! - `http_next(key, gen, decoder, wait)`: the decoder's next event, as
-//!   `decoder:next()` returns it, reading the socket (as `tcp_read_into`) for as
-//!   long as the decoder needs more and bytes are there: one call where a request
-//!   that has arrived took three (next, read, next). Where it would wait: WAIT or
-//!   false, as `tcp_read_into` (WAIT only when `wait` is true and nothing of the next
-//!   message has come); at EOF nil; on a read error nil, err, code. Each call from
-//!   compiled Lua to C ends a trace and goes through the interpreter, so saving two
-//!   calls per request saves more than their work.
+//!   `decoder:next()` returns it, reading the socket into the decoder (as
+//!   `handle:try_read_into(decoder)`) for as long as it needs more and bytes are
+//!   there: one call where a request that has arrived took three (next, read, next).
+//!   Where it would wait: with `wait`, nothing of the next message come yet, and an
+//!   `on_readable` waker set on the handle (`handle:set_on_readable(fn or
+//!   coroutine)`), it registers that and returns WAIT (http's idle connections wait
+//!   with a callback and hold no coroutine; http.server's connection coroutine is its
+//!   own on_readable); otherwise it returns false, and the caller waits through the
+//!   method, which registers its coroutine. At EOF nil; on a read error nil, err,
+//!   code. Each call from compiled Lua to C ends a trace and goes through the
+//!   interpreter, so saving two calls per request saves more than their work.
 //!
 //! Each function holds the loop state in a userdata upvalue, so the state lives as
 //! long as any of them.
@@ -46,10 +43,9 @@ use crate::http::decoder::Decoder;
 pub fn install(lua: &Lua, native: &Table, state: &SharedState) -> Result<()> {
     // (name, function, whether it pushes decoder events: those have the version
     // strings as upvalues 2 and 3, see bindings/http.rs)
-    let entries: [(&CStr, ffi::lua_CFunction, bool); 4] = [
+    let entries: [(&CStr, ffi::lua_CFunction, bool); 3] = [
         (c"now", now, false),
         (c"tcp_queue_write", tcp_queue_write, false),
-        (c"tcp_read_into", tcp_read_into, false),
         (c"http_next", http_next, true),
     ];
     for (name, f, events) in entries {
@@ -225,37 +221,6 @@ unsafe fn read_step(
     }
 }
 
-/// Pushes what a raw read returns for a step other than Fed: WAIT or false, nil at
-/// EOF, or nil, err, code.
-unsafe fn push_step(l: *mut ffi::lua_State, step: ReadStep) -> c_int {
-    match step {
-        ReadStep::Fed => {
-            ffi::lua_pushboolean(l, 1);
-            1
-        }
-        ReadStep::Eof => {
-            ffi::lua_pushnil(l);
-            1
-        }
-        ReadStep::Waiting(true) => {
-            ffi::lua_pushlightuserdata(l, wait_marker().0);
-            1
-        }
-        ReadStep::Waiting(false) => {
-            ffi::lua_pushboolean(l, 0);
-            1
-        }
-        ReadStep::Failed((code, message)) => push_error(l, code, &message),
-    }
-}
-
-unsafe extern "C-unwind" fn tcp_read_into(l: *mut ffi::lua_State) -> c_int {
-    let id = handle_id(l);
-    let wait = ffi::lua_toboolean(l, 4) != 0;
-    let mut decoder = decoder_arg(l);
-    push_step(l, read_step(l, id, &mut decoder, wait))
-}
-
 /// The bytes of the string at `index` (valid while that string is).
 unsafe fn lua_bytes<'a>(l: *mut ffi::lua_State, index: c_int) -> &'a [u8] {
     let mut len = 0;
@@ -286,7 +251,11 @@ unsafe extern "C-unwind" fn http_next(l: *mut ffi::lua_State) -> c_int {
         let may_wait = wait && decoder.as_ref().idle();
         match read_step(l, id, &mut decoder, may_wait) {
             ReadStep::Fed => continue,
-            step => return push_step(l, step),
+            ReadStep::Eof => ffi::lua_pushnil(l),
+            ReadStep::Waiting(true) => ffi::lua_pushlightuserdata(l, wait_marker().0),
+            ReadStep::Waiting(false) => ffi::lua_pushboolean(l, 0),
+            ReadStep::Failed((code, message)) => return push_error(l, code, &message),
         }
+        return 1;
     }
 }

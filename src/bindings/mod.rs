@@ -56,7 +56,7 @@ pub fn native_table(lua: &Lua, state: &SharedState) -> Result<Table> {
         lua.create_function(|_, fd: i32| Ok(tty::guess_handle(fd)))?,
     )?;
 
-    // now, tcp_queue_write, tcp_read_into: raw C functions for the hot path.
+    // now, tcp_queue_write, http_next: raw C functions for the hot path.
     fast::install(lua, &n, state)?;
     let st = state.clone();
     n.set(

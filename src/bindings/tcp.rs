@@ -312,7 +312,7 @@ pub fn add_methods<M: UserDataMethods<LuvHandle>>(methods: &mut M) {
     );
 
     // The callback (or coroutine) a connection waits with (nil clears it): kept by the
-    // handle, so `native.tcp_read_into(key, gen, decoder, true)` can wait with it again
+    // handle, so `native.http_next(key, gen, decoder, true)` can wait with it again
     // and again without a registry entry per wait.
     methods.add_method("set_on_readable", |lua, this, waker: Value| {
         let waker = match waker {
