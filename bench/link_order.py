@@ -30,15 +30,15 @@ BINARY = TARGET / "release" / "stardust"
 OUT = ROOT / "src" / "link-order.txt"
 PEERS = ROOT / "bench" / "peers"
 
-# (name, server command after the binary, port, load): each load is a list of ab
+# (name, server command after the binary, URL, load): each load is a list of ab
 # argument lists, run one after the other against the server.
 WORKLOADS = [
-    ("seed: examples/http-server.lua", [str(ROOT / "examples" / "http-server.lua")], 8080,
-     [["-n", "2000", "-c", "20"], ["-k", "-n", "2000", "-c", "20"]]),
-    ("http.server hello", [str(PEERS / "stardust-lilush-hello.lua"), "8085"], 8085,
-     [["-n", "1000", "-c", "10"], ["-k", "-n", "2000", "-c", "10"]]),
-    ("https hello", [str(PEERS / "stardust-https.lua"), "8444"], 8444,
-     [["-n", "200", "-c", "10"], ["-k", "-n", "1000", "-c", "10"]]),
+    ("seed: examples/http-server.lua", [str(ROOT / "examples" / "http-server.lua")],
+     "http://127.0.0.1:8080/", [["-n", "2000", "-c", "20"], ["-k", "-n", "2000", "-c", "20"]]),
+    ("http.server hello", [str(PEERS / "stardust-lilush-hello.lua"), "8085"],
+     "http://127.0.0.1:8085/", [["-n", "1000", "-c", "10"], ["-k", "-n", "2000", "-c", "10"]]),
+    ("https hello", [str(PEERS / "stardust-https.lua"), "8444"],
+     "https://127.0.0.1:8444/", [["-n", "200", "-c", "10"], ["-k", "-n", "1000", "-c", "10"]]),
 ]
 
 # A callgrind function line: "fn=(12) name" (or cfn= for a callee), where a name
@@ -93,8 +93,9 @@ def wait_port(port, proc, timeout=60):
     raise SystemExit(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
 
 
-def run_workload(name, args, port, loads, outdir):
+def run_workload(name, args, url, loads, outdir):
     print(f"-- {name}", flush=True)
+    port = int(url.rsplit(":", 1)[1].strip("/"))
     out = Path(outdir) / f"cg.{port}"
     proc = subprocess.Popen(
         ["valgrind", "--tool=callgrind", "--demangle=no", "--smc-check=all-non-file",
@@ -102,10 +103,9 @@ def run_workload(name, args, port, loads, outdir):
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         wait_port(port, proc)
-        scheme = "https" if port == 8444 else "http"
         for load in loads:
             print(f"   ab {' '.join(load)}", flush=True)
-            subprocess.run(["ab", "-q", "-s", "60"] + load + [f"{scheme}://127.0.0.1:{port}/"],
+            subprocess.run(["ab", "-q", "-s", "60"] + load + [url],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600)
         # Callgrind writes its counts when asked (a killed program writes none).
         subprocess.run(["callgrind_control", "-d", str(proc.pid)], capture_output=True,
@@ -128,8 +128,8 @@ def main():
     defined = defined_functions(BINARY)
     lists = []
     with tempfile.TemporaryDirectory() as outdir:
-        for name, args, port, loads in WORKLOADS:
-            lists.append(run_workload(name, args, port, loads, outdir))
+        for name, args, url, loads in WORKLOADS:
+            lists.append(run_workload(name, args, url, loads, outdir))
     names = order(lists, defined)
     if len(names) < 100:
         raise SystemExit(f"only {len(names)} functions ran: is the profile broken?")
