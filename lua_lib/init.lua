@@ -20,7 +20,7 @@ package.loaded._native = native
 -- happen, not when a 4 KiB buffer fills or the process exits.
 io.stdout:setvbuf("line")
 
-local loader = loadstring(native.lua_lib("require"), "@lua_lib/require.lua")(native)
+local loader = native.lua_lib("require")(native)
 local require = loader.make_require(native.cwd() or ".", false)
 _G.require = require
 

@@ -54,16 +54,21 @@ local EMBEDDED = "lua_lib/" -- path prefix of embedded modules (and of their chu
 
 local make_require
 
--- Compiles and runs one module, caching its exports before running (for cycles).
+-- Put before a module's first line, so line numbers in errors stay the file's own.
+local PREFIX = "local module, exports, require = ... "
+
+-- Runs one module, caching its exports before running (for cycles). `src` is a
+-- file's source, or an embedded module already compiled by native.lua_lib.
 local function load_module(path, src, embedded)
   local cached = cache[path]
   if cached ~= nil then return cached end
   local module = { path = path, dir = dirname(path), exports = {} }
   cache[path] = module.exports
-  -- The prefix stays on line 1, so line numbers in errors are the file's own.
-  src = src:gsub("^#![^\n]*", "")
-  local fn, err = loadstring("local module, exports, require = ... " .. src, "@" .. path)
-  if not fn then error(err, 0) end
+  local fn, err = src, nil
+  if type(src) == "string" then
+    fn, err = loadstring(PREFIX .. src:gsub("^#![^\n]*", ""), "@" .. path)
+    if not fn then error(err, 0) end
+  end
   local ret = fn(module, module.exports, make_require(module.dir, embedded))
   if ret ~= nil then module.exports = ret end
   cache[path] = module.exports
@@ -88,8 +93,8 @@ local function try_embedded(name, tried)
     local path = EMBEDDED .. candidate .. ".lua"
     if cache[path] ~= nil then return path, nil, cache[path] end
     tried[#tried + 1] = path .. " (embedded)"
-    local src = native.lua_lib(candidate)
-    if src then return path, src end
+    local fn = native.lua_lib(candidate, PREFIX)
+    if fn then return path, fn end
   end
 end
 

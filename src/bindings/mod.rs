@@ -225,7 +225,9 @@ pub fn native_table(lua: &Lua, state: &SharedState) -> Result<Table> {
     )?;
     n.set(
         "lua_lib",
-        lua.create_function(|_, path: String| Ok(crate::lua_lib::source(&path)))?,
+        lua.create_function(|lua, (path, prefix): (String, Option<String>)| {
+            crate::lua_lib::compile(lua, &path, prefix.as_deref().unwrap_or(""))
+        })?,
     )?;
     n.set("version", env!("CARGO_PKG_VERSION"))?;
     n.set("mio_version", env!("STARDUST_MIO_VERSION"))?;

@@ -35,6 +35,23 @@ require('tap')(function(test)
     assert(require('core') == require('core'), "embedded modules are cached")
   end)
 
+  test("embedded modules are compiled straight from the binary, lines as in the file", function()
+    local native = require('_native')
+    assert(native.lua_lib("no/such/module") == nil)
+    assert(type(native.lua_lib("json", "")) == "function", "a compiled chunk, not source text")
+    -- json.parse is defined on the line of lua_lib/json.lua that says so, the
+    -- prefix require adds notwithstanding.
+    local want
+    local n = 0
+    for line in io.lines(module.dir .. "/../../lua_lib/json.lua") do
+      n = n + 1
+      if line:find("^function json%.parse") then want = n break end
+    end
+    local info = debug.getinfo(require('json').parse, "S")
+    assert(want and info.linedefined == want, tostring(info.linedefined) .. " vs " .. tostring(want))
+    assert(info.source == "@lua_lib/json.lua", info.source)
+  end)
+
   test("package.path is the last resort (LuaRocks modules)", function()
     local saved = package.path
     package.path = module.dir .. "/fixtures/require/rocks/?.lua;" .. saved
