@@ -2,7 +2,7 @@
 Bootstrap: the first Lua that runs. Rust loads this file with the `native` table and
 gets back the hooks the loop needs:
 
-  worker(RUN, fn, ...) body of every pooled coroutine: runs fn, then waits for more
+  worker(RUN, fn, n, ...) body of every pooled coroutine: runs fn, then waits for more
   uncaught(message)    reports an error that escaped a coroutine
   main(job)            runs -l libs, -e code, the script and/or the REPL
   finish()             emits process 'exit' and ends the process
@@ -95,19 +95,44 @@ end
 -- Batch runners (lua_lib/timer.lua) call their callbacks through it too.
 native.trampoline = trampoline
 
--- The body of every pooled coroutine: it runs one callback, yields DONE, and waits in
--- the loop's pool until the loop resumes it with the next (RUN, fn, args...). Keeping
--- coroutines alive between callbacks is cheaper than resetting finished ones. A
--- resume without RUN is a stale wake-up for a callback that already ended: ignored.
+-- The pooled coroutines. Each runs `body` once: `worker` under xpcall, for as long as
+-- no error escapes a callback. The worker runs one callback, yields DONE, and waits
+-- in the loop's pool until the loop resumes it with the next: (RUN, fn, n, a, b, c),
+-- fn's n arguments being a, b, c, or when n > 3 the list a. Keeping coroutines alive
+-- between callbacks is cheaper than resetting finished ones. A resume without RUN is
+-- a stale wake-up for a callback that already ended: ignored.
+--
+-- Why this shape: the xpcall sits below the worker, not between the worker and each
+-- callback, and the worker takes no varargs. A callback that returns to the loop
+-- (an idle HTTP connection's, at the end of every request) then returns into a Lua
+-- frame that the JIT can follow, on to the yield, so the whole request compiles;
+-- returning into xpcall's frame, or through a vararg function, is what LuaJIT cannot
+-- compile (its "NYI: return to lower frame"). That was a fifth of a hello request's
+-- instructions.
 local awaitWork
-local function worker(run, fn, ...)
+local function worker(run, fn, n, a, b, c)
   if run ~= RUN then return awaitWork(nil) end
-  trampoline(fn, ...)
+  if n == 0 then fn()
+  elseif n == 1 then fn(a)
+  elseif n == 2 then fn(a, b)
+  elseif n == 3 then fn(a, b, c)
+  else fn(unpack(a, 1, n))
+  end
   return awaitWork(DONE)
 end
 -- (A tail call, so that while it waits no frame holds the last callback's arguments.)
 function awaitWork(marker)
   return worker(coroutine.yield(marker))
+end
+
+local function body(run, fn, n, a, b, c)
+  while true do
+    -- The worker returns only through an error, which ends the callback it was in:
+    -- report it, and serve the next callback.
+    local _, e = xpcall(worker, capture, run, fn, n, a, b, c)
+    uncaught(e.value, e.traceback)
+    run, fn, n, a, b, c = coroutine.yield(DONE)
+  end
 end
 
 local function main(job)
@@ -145,7 +170,7 @@ local function finish()
 end
 
 return {
-  worker = worker,
+  worker = body,
   uncaught = function(message) uncaught(message, message) end,
   main = main,
   finish = finish,

@@ -156,6 +156,41 @@ fn an_error_in_a_coroutine_the_loop_resumed_is_uncaught_with_its_traceback() {
 }
 
 #[test]
+fn a_coroutine_an_error_escaped_goes_on_serving_callbacks() {
+    // nextTick callbacks run in the pooled coroutines themselves (timers go through a
+    // batch runner): each error is reported with its value, and the coroutine it
+    // escaped runs the callbacks after it.
+    let out = stardust(&[
+        "-e",
+        "process:on('uncaughtException', function(e) print('caught', e.code) end) \
+         for i = 1, 3 do process.nextTick(function() error({ code = i }) end) end \
+         process.nextTick(function(a, b, c) print('after', a, b, c) end, 'x', nil, 'z')",
+    ]);
+    assert_eq!(
+        stdout(&out),
+        "caught\t1\ncaught\t2\ncaught\t3\nafter\tx\tnil\tz\n",
+        "{}",
+        stderr(&out)
+    );
+    assert!(out.status.success());
+    // Without a listener: the message and its traceback, from where it was raised.
+    let out = stardust(&[
+        "-e",
+        "process.nextTick(function() local x = nil; return x.y end)",
+    ]);
+    assert_eq!(out.status.code(), Some(255));
+    let e = stderr(&out);
+    assert!(
+        e.starts_with("Uncaught exception:\n(command line):1: attempt to index local 'x'"),
+        "{e}"
+    );
+    assert!(
+        e.contains("stack traceback:\n") && e.contains("(command line):1: in function"),
+        "{e}"
+    );
+}
+
+#[test]
 fn an_error_in_one_timeout_does_not_drop_the_rest_of_its_list() {
     let out = stardust(&[
         "-e",

@@ -4,11 +4,12 @@
 //! yielding API (`timer.sleep`, a blocking-style `read`). Starting a coroutine is the
 //! costly part, so coroutines are kept in a small pool and reused.
 //!
-//! Each pooled coroutine runs the Lua `worker` (lua_lib/init.lua), a loop: resumed with
-//! (RUN, callback, args...), it calls the callback under `xpcall`, reports an uncaught
-//! error with its traceback, then yields the DONE marker, which is how the loop knows
-//! the callback is over and the coroutine may go back to the pool. The next callback
-//! is just another resume: no coroutine is created or reset.
+//! Each pooled coroutine runs the Lua `worker` (lua_lib/init.lua), a loop under one
+//! `xpcall`: resumed with (RUN, callback, n, args...), it calls the callback, then
+//! yields the DONE marker, which is how the loop knows the callback is over and the
+//! coroutine may go back to the pool; an error that escapes a callback is reported
+//! with its traceback, and the coroutine yields DONE too. The next callback is just
+//! another resume: no coroutine is created or reset.
 //!
 //! A coroutine that runs many callbacks in a row (the timer lists in lua_lib/timer.lua)
 //! yields the TICK marker between two of them when `process.nextTick` work is queued:
@@ -53,8 +54,8 @@ const POOL_MAX: usize = 128;
 
 /// The Lua functions the loop needs from lua_lib/init.lua.
 pub struct Hooks {
-    /// `worker(RUN, fn, ...)`: the body of pooled coroutines; runs fn(...) under
-    /// xpcall, yields DONE, and waits for the next RUN.
+    /// `worker(RUN, fn, n, ...)`: the body of pooled coroutines; runs fn with its n
+    /// arguments, yields DONE, and waits for the next RUN.
     pub worker: Function,
     /// `uncaught(message)`: reports an error that escaped a non-pooled coroutine.
     pub uncaught: Function,
@@ -130,9 +131,23 @@ impl EventLoop {
             Some(t) => t,
             None => self.lua.create_thread(self.hooks.worker.clone())?,
         };
-        // (A tuple, pushed as it is: putting RUN and f in front of `args` would
-        // reallocate the list for every callback.)
-        self.resume(thread, (run_marker(), f, args))
+        // The worker takes the arguments as (n, a, b, c), or (n, list) past three (see
+        // `worker` in lua_lib/init.lua: a fixed number of parameters keeps it
+        // compilable). (Tuples, pushed as they are: putting RUN and f in front of
+        // `args` would reallocate the list for every callback.)
+        let n = args.len();
+        let mut args = args.into_iter();
+        let mut next = || args.next().unwrap_or(Value::Nil);
+        match n {
+            0 => self.resume(thread, (run_marker(), f, 0)),
+            1 => self.resume(thread, (run_marker(), f, 1, next())),
+            2 => self.resume(thread, (run_marker(), f, 2, next(), next())),
+            3 => self.resume(thread, (run_marker(), f, 3, next(), next(), next())),
+            _ => {
+                let list = self.lua.create_sequence_from(args)?;
+                self.resume(thread, (run_marker(), f, n, list))
+            }
+        }
     }
 
     /// `call` for a callback kept in the registry, with no arguments: what an idle HTTP
@@ -153,12 +168,14 @@ impl EventLoop {
         }
         let ts = thread.state();
         // SAFETY: the worker is suspended in awaitWork, with nothing on its stack (see
-        // `finish_resume`); no Lua code runs while the loop is here; two values are
-        // pushed, within the LUA_MINSTACK slots a suspended coroutine has free.
+        // `finish_resume`); no Lua code runs while the loop is here; three values are
+        // pushed (RUN, the callback, its 0 arguments), within the LUA_MINSTACK slots a
+        // suspended coroutine has free.
         let status = unsafe {
             ffi::lua_pushlightuserdata(ts, run_marker().0);
             ffi::lua_rawgeti(ts, ffi::LUA_REGISTRYINDEX, key.id() as _);
-            ffi::lua_resume(ts, std::ptr::null_mut(), 2, std::ptr::null_mut())
+            ffi::lua_pushinteger(ts, 0);
+            ffi::lua_resume(ts, std::ptr::null_mut(), 3, std::ptr::null_mut())
         };
         self.finish_resume(thread, status)
     }
@@ -277,5 +294,69 @@ impl EventLoop {
                 MultiValue::from_vec(vec![Value::String(self.lua.create_string(e.to_string())?)]),
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event_loop::LoopState;
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    /// The loop's own state and init.lua's hooks, as `runtime::run` makes them.
+    fn event_loop() -> EventLoop {
+        let lua = crate::runtime::new_state();
+        let state = Rc::new(RefCell::new(LoopState::new().unwrap()));
+        let native = crate::bindings::native_table(&lua, &state).unwrap();
+        native.set("argv", lua.create_table().unwrap()).unwrap();
+        let init: mlua::Table = lua
+            .load(crate::lua_lib::source("init").unwrap())
+            .set_name("@lua_lib/init.lua")
+            .call(native)
+            .unwrap();
+        let hooks = Hooks {
+            worker: init.get("worker").unwrap(),
+            uncaught: init.get("uncaught").unwrap(),
+        };
+        EventLoop::new(lua, state, hooks)
+    }
+
+    #[test]
+    fn a_callback_gets_exactly_its_arguments() {
+        // The worker takes up to three arguments as parameters and more as a list
+        // (init.lua): each way, the callback sees its own count and values, nils
+        // included.
+        let ev = event_loop();
+        let f: Function = ev
+            .lua
+            .load("function(...) seen = { n = select('#', ...), ... } end")
+            .eval()
+            .unwrap();
+        for n in 0..6 {
+            let args: Vec<Value> = (0..n)
+                .map(|i| {
+                    if i == 1 {
+                        Value::Nil
+                    } else {
+                        Value::Integer(i as i64 + 10)
+                    }
+                })
+                .collect();
+            ev.call(f.clone(), MultiValue::from_vec(args)).unwrap();
+            let seen: mlua::Table = ev.lua.globals().get("seen").unwrap();
+            assert_eq!(seen.get::<usize>("n").unwrap(), n, "count of {n} arguments");
+            for i in 0..n {
+                let v: Option<i64> = seen.raw_get(i + 1).unwrap();
+                assert_eq!(
+                    v,
+                    (i != 1).then_some(i as i64 + 10),
+                    "argument {} of {n}",
+                    i + 1
+                );
+            }
+        }
+        // The same coroutine served them all, from the pool.
+        assert_eq!(ev.state.borrow().pool.len(), 1);
     }
 }
