@@ -107,8 +107,8 @@ native.trampoline = trampoline
 -- (an idle HTTP connection's, at the end of every request) then returns into a Lua
 -- frame that the JIT can follow, on to the yield, so the whole request compiles;
 -- returning into xpcall's frame, or through a vararg function, is what LuaJIT cannot
--- compile (its "NYI: return to lower frame"). That was a fifth of a hello request's
--- instructions.
+-- compile (its "NYI: return to lower frame"). That was about a fifth of a hello
+-- request's instructions.
 local awaitWork
 local function worker(run, fn, n, a, b, c)
   if run ~= RUN then return awaitWork(nil) end
@@ -129,8 +129,8 @@ local function body(run, fn, n, a, b, c)
   while true do
     -- The worker returns only through an error, which ends the callback it was in:
     -- report it, and serve the next callback.
-    local _, e = xpcall(worker, capture, run, fn, n, a, b, c)
-    uncaught(e.value, e.traceback)
+    local ok, e = xpcall(worker, capture, run, fn, n, a, b, c)
+    if not ok then uncaught(e.value, e.traceback) end
     run, fn, n, a, b, c = coroutine.yield(DONE)
   end
 end
