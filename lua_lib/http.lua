@@ -39,6 +39,7 @@ local Emitter = require('core').Emitter
 local yield, running = coroutine.yield, coroutine.running
 local WAIT = native.WAIT
 local tcpQueueWrite, httpNext = native.tcp_queue_write, native.http_next
+local queueWriteFast, unixTime = uv.queue_write_fast, uv.unix_time
 local concat, tostring, type, pairs, setmetatable = table.concat, tostring, type, pairs, setmetatable
 local find, sub = string.find, string.sub
 local newReadableState = stream.newReadableState
@@ -79,7 +80,7 @@ local STATUS_CODES = {
 -- The Date header, formatted at most once a second.
 local dateSecond, dateString = -1, nil
 local function httpDate()
-  local now = os.time()
+  local now = unixTime()
   if now ~= dateSecond then
     dateSecond = now
     dateString = os.date("!%a, %d %b %Y %H:%M:%S GMT", now)
@@ -284,10 +285,16 @@ function OutgoingMessage:_send(data)
   -- class's lookup is a function, for its lazy fields. This runs for every response.)
   if not socket or rawget(socket, "destroyed") or not socket._handle then return false end
   local handle = socket._handle
-  -- (An http server's sockets carry their handle's id, for the raw write.)
+  -- (An http server's sockets carry their handle's id, for the raw write; a string
+  -- goes through the FFI, which keeps the caller's trace going.)
   local hkey, ok, queued = socket._hkey, nil, nil
   if hkey then
-    ok, queued = tcpQueueWrite(hkey, socket._hgen, data)
+    queued = type(data) == "string" and queueWriteFast(hkey, socket._hgen, data)
+    if queued then
+      ok = true
+    else
+      ok, queued = tcpQueueWrite(hkey, socket._hgen, data)
+    end
   else
     ok, queued = handle:queue_write(data)
   end

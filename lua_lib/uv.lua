@@ -35,6 +35,26 @@ local uv = {
   stop = native.stop,
 }
 
+-- Two hot-path functions as C functions for LuaJIT's FFI (src/bindings/fast.rs): a
+-- trace calls these directly, where calling a Lua C function would end the trace.
+--   uv.queue_write_fast(key, gen, data): a string queued on the TCP handle with that
+--     id (handle:id()), as native.tcp_queue_write; returns the bytes now queued, or
+--     nil if the id is not a connected TCP handle's (the general path says why)
+--   uv.unix_time(): seconds since 1970, as os.time()
+local ffi = require('ffi')
+local ffiQueueWrite = ffi.cast("double (*)(uint32_t, uint32_t, const char *, size_t)",
+  native.ffi.tcp_queue_write)
+local ffiUnixTime = ffi.cast("double (*)(void)", native.ffi.unix_time)
+
+function uv.queue_write_fast(key, gen, data)
+  local queued = ffiQueueWrite(key, gen, data, #data)
+  if queued >= 0 then return queued end
+end
+
+function uv.unix_time()
+  return ffiUnixTime()
+end
+
 function uv.run()
   return false
 end

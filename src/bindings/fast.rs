@@ -27,6 +27,20 @@
 //!
 //! Each function holds the loop state in a userdata upvalue, so the state lives as
 //! long as any of them.
+//!
+//! Two more are plain C functions for LuaJIT's FFI, which a trace calls directly,
+//! with no C-call boundary (a `lua_CFunction` called from compiled code ends the
+//! trace, and the code after it runs interpreted until the next trace starts):
+//! lua_lib/uv.lua casts `native.ffi.tcp_queue_write` and `native.ffi.unix_time`
+//! (their addresses, as light userdata) to function pointers.
+//!
+//! - `tcp_queue_write(key, gen, data, len)`: `tcp_queue_write` for one string: the
+//!   bytes now queued, or -1 when the id is not a connected TCP handle (the caller
+//!   then takes the general path for the error).
+//! - `unix_time()`: seconds since 1970, as `os.time()` (the Date header).
+//!
+//! They reach the loop state through a thread-local (`FFI_STATE`), as the FFI passes
+//! no Lua state.
 
 use std::ffi::{c_int, CStr};
 
@@ -39,8 +53,24 @@ use crate::event_loop::scheduler::wait_marker;
 use crate::event_loop::SharedState;
 use crate::http::decoder::Decoder;
 
+thread_local! {
+    /// The loop state, for the FFI functions (set by `install`).
+    static FFI_STATE: std::cell::RefCell<Option<SharedState>> = const { std::cell::RefCell::new(None) };
+}
+
 /// Adds the functions to the `native` table.
 pub fn install(lua: &Lua, native: &Table, state: &SharedState) -> Result<()> {
+    FFI_STATE.with(|s| *s.borrow_mut() = Some(state.clone()));
+    let ffi_table = lua.create_table()?;
+    ffi_table.set(
+        "tcp_queue_write",
+        mlua::LightUserData(ffi_tcp_queue_write as *mut std::ffi::c_void),
+    )?;
+    ffi_table.set(
+        "unix_time",
+        mlua::LightUserData(ffi_unix_time as *mut std::ffi::c_void),
+    )?;
+    native.set("ffi", ffi_table)?;
     // (name, function, whether it pushes decoder events: those have the version
     // strings as upvalues 2 and 3, see bindings/http.rs)
     let entries: [(&CStr, ffi::lua_CFunction, bool); 3] = [
@@ -152,6 +182,47 @@ unsafe extern "C-unwind" fn tcp_queue_write(l: *mut ffi::lua_State) -> c_int {
     ffi::lua_pushboolean(l, 1);
     ffi::lua_pushnumber(l, queued as ffi::lua_Number);
     2
+}
+
+/// The FFI's `tcp_queue_write(key, gen, data, len)`: see the module's header. (A
+/// double, not an integer type: LuaJIT returns an int64 as a boxed cdata outside
+/// traces, and a double as a plain number.)
+extern "C" fn ffi_tcp_queue_write(key: u32, gen: u32, data: *const u8, len: usize) -> f64 {
+    let bytes: &[u8] = if len == 0 || data.is_null() {
+        &[]
+    } else {
+        // SAFETY: the caller (uv.lua) passes a Lua string and its length; the string
+        // is an argument of the running call, so it is alive until this returns.
+        unsafe { std::slice::from_raw_parts(data, len) }
+    };
+    let id = HandleId {
+        key: key as usize,
+        gen,
+    };
+    FFI_STATE.with(|cell| {
+        let cell = cell.borrow();
+        let Some(state) = cell.as_ref() else {
+            return -1.0;
+        };
+        // Busy: only if Lua reached here from inside the loop's own code, which no
+        // path does; the caller's general path reports it.
+        let Ok(mut st) = state.try_borrow_mut() else {
+            return -1.0;
+        };
+        match st.handles.get(id).map(|h| &h.kind) {
+            Some(Kind::Tcp(t)) if matches!(t.socket, Socket::Stream(_)) => {
+                enqueue(&mut st, id, &[bytes], 0, None, true) as f64
+            }
+            _ => -1.0,
+        }
+    })
+}
+
+/// The FFI's `unix_time()`: whole seconds since 1970 (0 if the clock is before it).
+extern "C" fn ffi_unix_time() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs() as f64)
 }
 
 /// The decoder that is argument 3, or a Lua error.

@@ -229,6 +229,12 @@ require('tap')(function(test)
     sock:connect("127.0.0.1", port, expect(function(err) assert(not err, err) end))
   end)
 
+  test("uv.unix_time is os.time", function()
+    local before = os.time()
+    local t = uv.unix_time()
+    assert(type(t) == "number" and t >= before and t <= os.time(), tostring(t))
+  end)
+
   test("the raw hot-path functions: write, next event, misuse, stale ids", function(expect)
     local native = require('_native')
     local server, port
@@ -247,8 +253,14 @@ require('tap')(function(test)
           return poll()
         end
         assert(ev == 1 and method == "GET" and url == "/raw", tostring(url))
-        local ok2, queued = native.tcp_queue_write(key, gen, { "HTTP/1.1 200 OK\r\n", "Content-Length: 2\r\n\r\nok" })
-        assert(ok2 == true and queued > 0, tostring(queued))
+        -- The FFI write queues a string, and counts what is queued.
+        local first = uv.queue_write_fast(key, gen, "HTTP/1.1 200 OK\r\n")
+        assert(first == #"HTTP/1.1 200 OK\r\n", tostring(first))
+        local ok2, queued = native.tcp_queue_write(key, gen, { "Content-Length: 2\r\n", "\r\nok" })
+        assert(ok2 == true and queued == first + #"Content-Length: 2\r\n\r\nok", tostring(queued))
+        -- Not a connected TCP handle's id (a listener's): nil.
+        local skey, sgen = server:id()
+        assert(uv.queue_write_fast(skey, sgen, "x") == nil)
         local bad, msg = pcall(native.tcp_queue_write, key, gen, 42)
         assert(not bad and msg:find("string or list of strings"), msg)
         client:set_on_readable(nil)
@@ -256,6 +268,7 @@ require('tap')(function(test)
         uv.close_after_flush(client)
         require('timer').setTimeout(50, expect(function()
           -- The id of a closed handle finds nothing.
+          assert(uv.queue_write_fast(key, gen, "late") == nil, "a closed handle's id finds nothing")
           local none, err, code = native.tcp_queue_write(key, gen, "late")
           assert(none == nil and code == "EBADF" and err == "EBADF: handle is closed", tostring(err))
           none, err, code = native.http_next(key, gen, dec)
