@@ -608,6 +608,20 @@ local function awaitFinish(res, socket)
   until res.finished or socket.destroyed
 end
 
+-- Calls the 'request' listeners under xpcall. The frames are for the JIT: a trace
+-- cannot follow a return into an xpcall made in the frame the trace started in
+-- (serve's), nor a vararg function's (emit's) return straight into xpcall ("NYI:
+-- return to lower frame"); so serve calls emitRequest, which xpcalls a plain
+-- function that calls emit. Neither call is a tail call.
+local function callRequestListeners(server, req, res)
+  server:emit('request', req, res)
+end
+
+local function emitRequest(server, req, res)
+  local ok, err = xpcall(callRequestListeners, debug.traceback, server, req, res)
+  return ok, err
+end
+
 -- A new connection. Its requests are served by `serve`, in the coroutine the loop gave
 -- this callback.
 function Server:_onConnection(handle)
@@ -672,7 +686,7 @@ function serve(self, socket, dec, hkey, hgen)
           handle:queue_write("HTTP/1.1 100 Continue\r\n\r\n")
         end
       end
-      local ok, err = xpcall(self.emit, debug.traceback, self, 'request', req, res)
+      local ok, err = emitRequest(self, req, res)
       if not ok then
         logHandlerError(err)
         if not res.headersSent then
