@@ -176,9 +176,10 @@ end
 -- takes the handle's id); between messages a coroutine that is its handle's
 -- on_readable waits here. Returns the event's values (see src/bindings/http.rs),
 -- false when part of a message has come and more is needed (wait with
--- co_read_into), nil at EOF, or nil, err, code.
-function uv.co_http_next(decoder, key, gen)
-  local co = running()
+-- co_read_into), nil at EOF, or nil, err, code. `co`, optional, is the running
+-- coroutine, from a caller that keeps it (coroutine.running is a C call for the JIT).
+function uv.co_http_next(decoder, key, gen, co)
+  co = co or running()
   while true do
     local ev, a, b, c, d, e, f, g = native.http_next(key, gen, decoder, true)
     if ev ~= WAIT then return ev, a, b, c, d, e, f, g end

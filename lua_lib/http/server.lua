@@ -249,7 +249,7 @@ end
 local function nextEvent(client)
   local dec, handle = client.decoder, client.handle
   while true do
-    local ev, a, b, c, d, e, f = coHttpNext(dec, client._hkey, client._hgen)
+    local ev, a, b, c, d, e, f = coHttpNext(dec, client._hkey, client._hgen, client._co)
     if ev then return ev, a, b, c, d, e, f end
     local ok, err = nil, a
     if ev == false then
@@ -507,7 +507,9 @@ function Server:_serveConnection(handle)
   local client = Client:new(handle, self)
   -- This coroutine serves the connection: it waits for the socket's bytes as the
   -- handle's on_readable, so a wait costs no registration (uv.co_read_into).
-  handle:set_on_readable(running())
+  local co = running()
+  handle:set_on_readable(co)
+  client._co = co
   self._clients[client] = true
   local peer = handle:getpeername()
   local ip = peer and peer.ip or "-"
