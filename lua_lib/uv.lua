@@ -47,6 +47,9 @@ local ffiQueueWrite = ffi.cast("double (*)(uint32_t, uint32_t, const char *, siz
 local ffiUnixTime = ffi.cast("double (*)(void)", native.ffi.unix_time)
 
 function uv.queue_write_fast(key, gen, data)
+  if type(data) ~= "string" then
+    error("uv.queue_write_fast: data must be a string, got " .. type(data), 2)
+  end
   local queued = ffiQueueWrite(key, gen, data, #data)
   if queued >= 0 then return queued end
 end

@@ -261,6 +261,8 @@ require('tap')(function(test)
         -- Not a connected TCP handle's id (a listener's): nil.
         local skey, sgen = server:id()
         assert(uv.queue_write_fast(skey, sgen, "x") == nil)
+        local bad2, msg2 = pcall(uv.queue_write_fast, key, gen, { "x" })
+        assert(not bad2 and msg2:find("data must be a string"), msg2)
         local bad, msg = pcall(native.tcp_queue_write, key, gen, 42)
         assert(not bad and msg:find("string or list of strings"), msg)
         client:set_on_readable(nil)
