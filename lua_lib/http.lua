@@ -38,8 +38,8 @@ local Emitter = require('core').Emitter
 
 local yield, running = coroutine.yield, coroutine.running
 local WAIT = native.WAIT
-local tcpQueueWrite, httpNext = native.tcp_queue_write, native.http_next
-local queueWriteFast, unixTime = uv.queue_write_fast, uv.unix_time
+local httpNext = native.http_next
+local queueWrite, unixTime = uv.queue_write_fast, uv.unix_time
 local concat, tostring, type, pairs, setmetatable = table.concat, tostring, type, pairs, setmetatable
 local find, sub = string.find, string.sub
 local newReadableState = stream.newReadableState
@@ -285,16 +285,10 @@ function OutgoingMessage:_send(data)
   -- class's lookup is a function, for its lazy fields. This runs for every response.)
   if not socket or rawget(socket, "destroyed") or not socket._handle then return false end
   local handle = socket._handle
-  -- (An http server's sockets carry their handle's id, for the raw write; a string
-  -- goes through the FFI, which keeps the caller's trace going.)
+  -- (An http server's sockets carry their handle's id, for the raw write.)
   local hkey, ok, queued = socket._hkey, nil, nil
   if hkey then
-    queued = type(data) == "string" and queueWriteFast(hkey, socket._hgen, data)
-    if queued then
-      ok = true
-    else
-      ok, queued = tcpQueueWrite(hkey, socket._hgen, data)
-    end
+    ok, queued = queueWrite(hkey, socket._hgen, data)
   else
     ok, queued = handle:queue_write(data)
   end

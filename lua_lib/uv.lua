@@ -35,23 +35,25 @@ local uv = {
   stop = native.stop,
 }
 
--- Two hot-path functions as C functions for LuaJIT's FFI (src/bindings/fast.rs): a
--- trace calls these directly, where calling a Lua C function would end the trace.
---   uv.queue_write_fast(key, gen, data): a string queued on the TCP handle with that
---     id (handle:id()), as native.tcp_queue_write; returns the bytes now queued, or
---     nil if the id is not a connected TCP handle's (the general path says why)
+-- Two hot-path functions through LuaJIT's FFI (C functions in src/bindings/fast.rs,
+-- which a trace calls directly, where calling a Lua C function would end it):
+--   uv.queue_write_fast(key, gen, data): native.tcp_queue_write, a string or a list
+--     of strings queued on the TCP handle with that id (handle:id()): true and the
+--     bytes now queued, or nil, err, code. A string goes through the FFI.
 --   uv.unix_time(): seconds since 1970, as os.time()
 local ffi = require('ffi')
 local ffiQueueWrite = ffi.cast("double (*)(uint32_t, uint32_t, const char *, size_t)",
   native.ffi.tcp_queue_write)
 local ffiUnixTime = ffi.cast("double (*)(void)", native.ffi.unix_time)
+local tcpQueueWrite = native.tcp_queue_write
 
 function uv.queue_write_fast(key, gen, data)
-  if type(data) ~= "string" then
-    error("uv.queue_write_fast: data must be a string, got " .. type(data), 2)
+  if type(data) == "string" then
+    local queued = ffiQueueWrite(key, gen, data, #data)
+    if queued >= 0 then return true, queued end
   end
-  local queued = ffiQueueWrite(key, gen, data, #data)
-  if queued >= 0 then return queued end
+  -- A list, or an id that is not a connected socket's (this says why).
+  return tcpQueueWrite(key, gen, data)
 end
 
 function uv.unix_time()

@@ -31,7 +31,7 @@ local httpDate = http.date
 local errorResponse = http.errorResponse
 
 local yield, running = coroutine.yield, coroutine.running
-local tcpQueueWrite, queueWriteFast = native.tcp_queue_write, uv.queue_write_fast
+local queueWrite = uv.queue_write_fast
 local coHttpNext = uv.co_http_next
 local concat, find, sub, format = table.concat, string.find, string.sub, string.format
 local newTable = require('table.new')
@@ -143,13 +143,8 @@ end
 
 -- Writes data; waits (yields) only when a lot is queued. Returns true or nil, err.
 function Client:write(data)
-  -- (A string goes through the FFI, which keeps the caller's trace going.)
-  local queued = type(data) == "string" and queueWriteFast(self._hkey, self._hgen, data)
-  if not queued then
-    local ok
-    ok, queued = tcpQueueWrite(self._hkey, self._hgen, data)
-    if not ok then return nil, queued end
-  end
+  local ok, queued = queueWrite(self._hkey, self._hgen, data)
+  if not ok then return nil, queued end
   if queued > 1024 * 1024 then
     -- Backpressure: let the socket drain before queuing more.
     return uv.co_write(self.handle, "")

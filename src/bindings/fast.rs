@@ -35,8 +35,8 @@
 //! (their addresses, as light userdata) to function pointers.
 //!
 //! - `tcp_queue_write(key, gen, data, len)`: `tcp_queue_write` for one string: the
-//!   bytes now queued, or -1 when the id is not a connected TCP handle (the caller
-//!   then takes the general path for the error).
+//!   bytes now queued, or -1 when the id is not a connected TCP handle
+//!   (`uv.queue_write_fast` then takes the general path, which says why).
 //! - `unix_time()`: seconds since 1970, as `os.time()` (the Date header).
 //!
 //! They reach the loop state through a thread-local (`FFI_STATE`), as the FFI passes
@@ -50,7 +50,7 @@ use super::errors::describe;
 use super::tcp::{enqueue, read_once, ReadOnce};
 use crate::event_loop::handle::{HandleId, Kind, Socket, Waker};
 use crate::event_loop::scheduler::wait_marker;
-use crate::event_loop::SharedState;
+use crate::event_loop::{LoopState, SharedState};
 use crate::http::decoder::Decoder;
 
 thread_local! {
@@ -172,16 +172,33 @@ unsafe extern "C-unwind" fn tcp_queue_write(l: *mut ffi::lua_State) -> c_int {
         let Ok(mut st) = state(l).try_borrow_mut() else {
             return busy(l);
         };
-        match st.handles.get(id).map(|h| &h.kind) {
-            Some(Kind::Tcp(t)) if matches!(t.socket, Socket::Stream(_)) => {}
-            Some(_) => return push_error(l, "ENOTCONN", "socket is not connected"),
-            None => return push_error(l, "EBADF", "handle is closed"),
-        }
-        enqueue(&mut st, id, &parts[..count], 0, None, true)
+        queue_on_stream(&mut st, id, &parts[..count])
     };
-    ffi::lua_pushboolean(l, 1);
-    ffi::lua_pushnumber(l, queued as ffi::lua_Number);
-    2
+    // (Pushed once the state is no longer borrowed: see `read_step`.)
+    match queued {
+        Ok(queued) => {
+            ffi::lua_pushboolean(l, 1);
+            ffi::lua_pushnumber(l, queued as ffi::lua_Number);
+            2
+        }
+        Err((code, message)) => push_error(l, code, message),
+    }
+}
+
+/// Queues `parts` on handle `id` if it is a connected TCP socket: the bytes now
+/// queued, or the error's code and message.
+fn queue_on_stream(
+    st: &mut LoopState,
+    id: HandleId,
+    parts: &[&[u8]],
+) -> std::result::Result<usize, (&'static str, &'static str)> {
+    match st.handles.get(id).map(|h| &h.kind) {
+        Some(Kind::Tcp(t)) if matches!(t.socket, Socket::Stream(_)) => {
+            Ok(enqueue(st, id, parts, 0, None, true))
+        }
+        Some(_) => Err(("ENOTCONN", "socket is not connected")),
+        None => Err(("EBADF", "handle is closed")),
+    }
 }
 
 /// The FFI's `tcp_queue_write(key, gen, data, len)`: see the module's header. (A
@@ -209,12 +226,7 @@ extern "C" fn ffi_tcp_queue_write(key: u32, gen: u32, data: *const u8, len: usiz
         let Ok(mut st) = state.try_borrow_mut() else {
             return -1.0;
         };
-        match st.handles.get(id).map(|h| &h.kind) {
-            Some(Kind::Tcp(t)) if matches!(t.socket, Socket::Stream(_)) => {
-                enqueue(&mut st, id, &[bytes], 0, None, true) as f64
-            }
-            _ => -1.0,
-        }
+        queue_on_stream(&mut st, id, &[bytes]).map_or(-1.0, |queued| queued as f64)
     })
 }
 
