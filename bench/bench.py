@@ -294,7 +294,7 @@ def case_hello(kind, quick, progress):
 
 
 def case_seed(quick, progress):
-    peers = [p for p in server_peers("node-style") if p[0] in ("stardust", "node")]
+    peers = server_peers("node-style")
     n = "5000" if quick else "20000"
     tables = {}
     for keep in (False, True):
@@ -339,7 +339,7 @@ def case_startup(quick, progress):
 def case_idle_conns(quick, progress):
     n = 2000 if quick else 10000
     rows = {}
-    for name, cmd, port in server_peers("node-style")[:2]:
+    for name, cmd, port in server_peers("node-style"):
         progress(f"{name}: {n} idle keep-alive connections")
         raise_nofile()
         with Server(cmd, port) as s:
@@ -389,7 +389,7 @@ def case_json(quick, progress):
             progress(f"{name} run {i + 1}/3")
             out = run(cmd)
             rows[name].append(parse_kv(out.stdout) or {"error": (out.stderr or "no output").splitlines()[-1][:120]})
-    return {f"encode + decode a ~650 KB document x{r}": rows}
+    return {f"encode + decode a ~1 MB document x{r}": rows}
 
 
 def case_tls(quick, progress):
@@ -584,6 +584,18 @@ def targets_md(results):
                   "Stardust's RSS in the seed case were pages of the shared libraries (libc, libm, "
                   "libgcc_s, ld.so), which every program linked to them maps here; the 3.0 MB target "
                   "leaves the rest for the binary's pages and all private memory."]
+        # The other peers' peaks in the same runs: what a program with no Lua at all
+        # (the limit server) and LuaJIT with luv (luvit's core) take here.
+        others = []
+        for peer, what in (("limit", "the limit server (Rust and mio, no Lua)"),
+                           ("luajit+luv", "LuaJIT + luv (luvit's core)")):
+            peaks = [x.get("peak_rss_kb") for t in seed.values() for x in t.get(peer, [])
+                     if x.get("peak_rss_kb")]
+            if peaks:
+                lo, med, hi = spread(peaks)
+                others.append(f"{what} {med / 1024:.2f} MB ({lo / 1024:.2f}-{hi / 1024:.2f})")
+        if others:
+            lines[-1] += " Peak RSS of the other peers in the same runs: " + "; ".join(others) + "."
     return "\n".join(lines)
 
 

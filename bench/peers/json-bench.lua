@@ -1,5 +1,5 @@
--- Encode and decode a ~1 MB document R times, with Stardust's json or, under plain
--- LuaJIT, lua-cjson. Usage: stardust json-bench.lua R | luajit json-bench.lua R
+-- Encode and decode a ~1 MiB document (12,400 items) R times, with Stardust's json
+-- or, under plain LuaJIT, lua-cjson. Usage: stardust json-bench.lua R | luajit json-bench.lua R
 local R = tonumber((process and process.argv[2]) or arg[1]) or 100
 local ok, stardustJson = pcall(require, 'json')
 local encode, decode, clock
@@ -12,7 +12,7 @@ else
   clock = os.clock
 end
 local doc = { items = {} }
-for i = 0, 7999 do
+for i = 0, 12399 do
   doc.items[#doc.items + 1] = { id = i, name = "item number " .. i, tags = { "a", "b", "c" }, price = i * 1.25, ok = i % 2 == 0 }
 end
 local text = encode(doc)

@@ -1,6 +1,10 @@
 //! The physical limit of one event-loop thread on this machine: a mio server that finds
 //! the end of each request head (`\r\n\r\n`) and writes a canned response. No parsing,
 //! no allocation per request, no scripting. Usage: `limit [port]` (default 8082).
+//!
+//! HTTP/1.0 clients (ab) get what HTTP/1.0 requires, as every peer gives them: the
+//! connection stays open only if the request asked for keep-alive, and the response
+//! says so; otherwise the server closes it after the response.
 
 use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
@@ -10,6 +14,8 @@ use mio::{Events, Interest, Poll, Token};
 
 const RESPONSE: &[u8] =
     b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 12\r\n\r\nHello world\n";
+const RESPONSE_KEEP_ALIVE: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\
+    Content-Length: 12\r\nConnection: keep-alive\r\n\r\nHello world\n";
 const LISTENER: Token = Token(usize::MAX);
 
 struct Conn {
@@ -59,8 +65,15 @@ fn main() -> std::io::Result<()> {
                         Ok(n) => {
                             c.pending.extend_from_slice(&buf[..n]);
                             while let Some(i) = c.pending.windows(4).position(|w| w == b"\r\n\r\n") {
+                                let keep_open = respond(&c.pending[..i], &mut out);
                                 c.pending.drain(..i + 4);
-                                out.extend_from_slice(RESPONSE);
+                                if !keep_open {
+                                    close = true;
+                                    break;
+                                }
+                            }
+                            if close {
+                                break;
                             }
                         }
                         Err(e) if e.kind() == ErrorKind::WouldBlock => break,
@@ -81,4 +94,17 @@ fn main() -> std::io::Result<()> {
             }
         }
     }
+}
+
+/// Appends the response to one request head; false if the connection must then close
+/// (an HTTP/1.0 request that did not ask for keep-alive).
+fn respond(head: &[u8], out: &mut Vec<u8>) -> bool {
+    let line_end = head.windows(2).position(|w| w == b"\r\n").unwrap_or(head.len());
+    if !head[..line_end].ends_with(b"HTTP/1.0") {
+        out.extend_from_slice(RESPONSE);
+        return true;
+    }
+    let keep_alive = head.windows(10).any(|w| w.eq_ignore_ascii_case(b"keep-alive"));
+    out.extend_from_slice(if keep_alive { RESPONSE_KEEP_ALIVE } else { RESPONSE });
+    keep_alive
 }
