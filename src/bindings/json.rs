@@ -58,9 +58,14 @@ pub fn strip_comments(text: &str) -> Cow<'_, str> {
     Cow::Owned(String::from_utf8(out).unwrap_or_default())
 }
 
+/// How many of an array's or object's first elements are decoded onto the stack
+/// before its table is made, at their number (see `visit_seq`).
+const BATCH: c_int = 32;
+
 /// Pushes one decoded JSON value onto the Lua stack, straight through the C API:
 /// decoding is table-heavy, and mlua's safe setters cost several times more per value.
-/// serde_json's recursion limit (128 levels) bounds the stack we use.
+/// serde_json's recursion limit (128 levels) bounds the stack we use: at most 2 x
+/// BATCH + 4 slots per level.
 #[derive(Copy, Clone)]
 struct Push {
     state: *mut ffi::lua_State,
@@ -76,9 +81,10 @@ impl<'de> DeserializeSeed<'de> for Push {
 }
 
 impl Push {
-    fn room<E: serde::de::Error>(&self) -> std::result::Result<(), E> {
+    /// Room on the stack for `slots` values being decoded, and a few more.
+    fn room<E: serde::de::Error>(&self, slots: c_int) -> std::result::Result<(), E> {
         // SAFETY: a valid state (see `parse`).
-        if unsafe { ffi::lua_checkstack(self.state, 4) } == 0 {
+        if unsafe { ffi::lua_checkstack(self.state, slots + 4) } == 0 {
             return Err(E::custom("nesting too deep for the Lua stack"));
         }
         Ok(())
@@ -115,31 +121,63 @@ impl<'de> Visitor<'de> for Push {
         unsafe { ffi::lua_pushlightuserdata(self.state, std::ptr::null_mut()) };
         Ok(())
     }
+    // Arrays and objects are sized before they are made: their first BATCH elements
+    // are decoded onto the stack, counted, and only then moved into a table made to
+    // fit (a table grown one insertion at a time is rehashed at 1, 2, 4, 8... entries,
+    // which was a tenth of a typical decode). Elements past BATCH go straight in.
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<(), A::Error> {
-        self.room()?;
-        unsafe { ffi::lua_createtable(self.state, 0, 0) };
-        let t = unsafe { ffi::lua_gettop(self.state) };
-        let mut i: ffi::lua_Integer = 1;
-        while seq.next_element_seed(self)?.is_some() {
-            unsafe { ffi::lua_rawseti(self.state, t, i) };
-            i += 1;
+        self.room(BATCH)?;
+        let s = self.state;
+        let base = unsafe { ffi::lua_gettop(s) };
+        let mut n: c_int = 0;
+        while n < BATCH && seq.next_element_seed(self)?.is_some() {
+            n += 1;
+        }
+        unsafe {
+            ffi::lua_createtable(s, n, 0);
+            ffi::lua_insert(s, base + 1);
+            for i in (1..=n).rev() {
+                ffi::lua_rawseti(s, base + 1, i as ffi::lua_Integer);
+            }
+        }
+        if n == BATCH {
+            let mut i: ffi::lua_Integer = n as ffi::lua_Integer + 1;
+            while seq.next_element_seed(self)?.is_some() {
+                unsafe { ffi::lua_rawseti(s, base + 1, i) };
+                i += 1;
+            }
         }
         Ok(())
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<(), A::Error> {
-        self.room()?;
-        unsafe { ffi::lua_createtable(self.state, 0, 0) };
-        let t = unsafe { ffi::lua_gettop(self.state) };
-        let mut empty = true;
-        while map.next_key_seed(self)?.is_some() {
+        self.room(2 * BATCH)?;
+        let s = self.state;
+        let base = unsafe { ffi::lua_gettop(s) };
+        let mut n: c_int = 0;
+        while n < BATCH && map.next_key_seed(self)?.is_some() {
             map.next_value_seed(self)?;
-            unsafe { ffi::lua_rawset(self.state, t) };
-            empty = false;
+            n += 1;
         }
-        if empty {
+        unsafe {
+            ffi::lua_createtable(s, 0, n);
+            ffi::lua_insert(s, base + 1);
+            // In order, so that of two equal keys the last wins (as in JSON.parse).
+            for i in 0..n {
+                ffi::lua_pushvalue(s, base + 2 + 2 * i);
+                ffi::lua_pushvalue(s, base + 3 + 2 * i);
+                ffi::lua_rawset(s, base + 1);
+            }
+            ffi::lua_settop(s, base + 1);
+        }
+        if n == BATCH {
+            while map.next_key_seed(self)?.is_some() {
+                map.next_value_seed(self)?;
+                unsafe { ffi::lua_rawset(s, base + 1) };
+            }
+        } else if n == 0 {
             unsafe {
-                ffi::lua_pushvalue(self.state, self.object_mt);
-                ffi::lua_setmetatable(self.state, t);
+                ffi::lua_pushvalue(s, self.object_mt);
+                ffi::lua_setmetatable(s, base + 1);
             }
         }
         Ok(())
@@ -186,57 +224,92 @@ pub struct Style<'a> {
 const MAX_DEPTH: usize = 1000;
 
 /// `json.stringify(value, opts)`.
+///
+/// The writer walks the value through the raw C API, as `parse` builds it: mlua's
+/// safe accessors take a registry reference for every table and string they hand out,
+/// which cost several times the encoding itself (and LuaJIT caps such references at
+/// about 65,000, so a big table could not even be held that way).
 pub fn stringify(
-    value: &Value,
+    lua: &Lua,
+    value: Value,
     style: &Style,
     object_mt: &Table,
     array_mt: &Table,
 ) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(128);
-    let w = Writer {
-        style,
-        object_mt,
-        array_mt,
-    };
-    w.value(&mut out, value, 0)?;
-    Ok(out)
+    let mut failed = None;
+    // SAFETY: the closure runs protected inside exec_raw, with the three arguments at
+    // stack indices 1-3; it reads them, pushes at most a few values per nesting level
+    // (checked), and leaves the stack empty.
+    unsafe {
+        lua.exec_raw::<()>((value, object_mt, array_mt), |state| {
+            let w = Writer {
+                state,
+                indent: style.indent,
+                object_mt: 2,
+                array_mt: 3,
+            };
+            if let Err(e) = w.value(&mut out, 1, 0) {
+                failed = Some(e);
+            }
+            ffi::lua_settop(state, 0);
+        })?;
+    }
+    match failed {
+        Some(e) => Err(mlua::Error::runtime(e)),
+        None => Ok(out),
+    }
 }
 
 struct Writer<'a> {
-    style: &'a Style<'a>,
-    object_mt: &'a Table,
-    array_mt: &'a Table,
+    state: *mut ffi::lua_State,
+    indent: Option<&'a [u8]>,
+    /// Stack indices of the `json.object` and `json.array` metatables.
+    object_mt: c_int,
+    array_mt: c_int,
 }
 
+// SAFETY (all methods): `state` is the state `stringify` runs in, inside exec_raw, and
+// every index given is a valid absolute stack index.
 impl Writer<'_> {
-    fn value(&self, out: &mut Vec<u8>, v: &Value, depth: usize) -> Result<()> {
-        match v {
-            Value::Nil => out.extend_from_slice(b"null"),
-            Value::LightUserData(p) if p.0.is_null() => out.extend_from_slice(b"null"),
-            Value::Boolean(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
-            Value::Integer(i) => out.extend_from_slice(i.to_string().as_bytes()),
-            Value::Number(n) => number(out, *n),
-            Value::String(s) => string(out, &s.as_bytes()),
-            Value::Table(t) => {
-                if depth >= MAX_DEPTH {
-                    return Err(mlua::Error::runtime(
-                        "json.stringify: nesting too deep (is there a cycle?)",
-                    ));
-                }
-                self.table(out, t, depth)?
+    /// Writes the value at stack index `at`. An error is the message to raise.
+    unsafe fn value(
+        &self,
+        out: &mut Vec<u8>,
+        at: c_int,
+        depth: usize,
+    ) -> std::result::Result<(), String> {
+        let s = self.state;
+        match ffi::lua_type(s, at) {
+            ffi::LUA_TNIL => out.extend_from_slice(b"null"),
+            ffi::LUA_TLIGHTUSERDATA if ffi::lua_touserdata(s, at).is_null() => {
+                out.extend_from_slice(b"null")
             }
-            other => {
-                return Err(mlua::Error::runtime(format!(
+            ffi::LUA_TBOOLEAN => out.extend_from_slice(if ffi::lua_toboolean(s, at) != 0 {
+                b"true"
+            } else {
+                b"false"
+            }),
+            ffi::LUA_TNUMBER => number(out, ffi::lua_tonumber(s, at)),
+            ffi::LUA_TSTRING => string(out, bytes_at(s, at)),
+            ffi::LUA_TTABLE => {
+                if depth >= MAX_DEPTH {
+                    return Err("json.stringify: nesting too deep (is there a cycle?)".into());
+                }
+                self.table(out, at, depth)?
+            }
+            t => {
+                return Err(format!(
                     "json.stringify: cannot encode a {}",
-                    other.type_name()
-                )))
+                    type_name(s, t)
+                ))
             }
         }
         Ok(())
     }
 
     fn newline(&self, out: &mut Vec<u8>, depth: usize) {
-        if let Some(unit) = self.style.indent {
+        if let Some(unit) = self.indent {
             out.push(b'\n');
             for _ in 0..depth {
                 out.extend_from_slice(unit);
@@ -244,21 +317,42 @@ impl Writer<'_> {
         }
     }
 
-    // Values are written as they are visited and dropped at once: holding every element
-    // of a big table (a Vec of Values) would hold one mlua reference each, and LuaJIT
-    // caps those at about 65,000.
-    fn table(&self, out: &mut Vec<u8>, t: &Table, depth: usize) -> Result<()> {
-        let mt = t.metatable();
-        let marked_object = mt.as_ref() == Some(self.object_mt);
-        let len = t.raw_len();
-        let mut count = 0usize;
-        for pair in t.pairs::<Value, Value>() {
-            pair?;
-            count += 1;
+    unsafe fn table(
+        &self,
+        out: &mut Vec<u8>,
+        t: c_int,
+        depth: usize,
+    ) -> std::result::Result<(), String> {
+        let s = self.state;
+        if ffi::lua_checkstack(s, 4) == 0 {
+            return Err("json.stringify: nesting too deep for the Lua stack".into());
         }
-        let is_array = !marked_object
-            && (count == len)
-            && (len > 0 || mt.is_none() || mt.as_ref() == Some(self.array_mt));
+        let (has_mt, marked_object, marked_array) = if ffi::lua_getmetatable(s, t) != 0 {
+            let object = ffi::lua_rawequal(s, -1, self.object_mt) != 0;
+            let array = ffi::lua_rawequal(s, -1, self.array_mt) != 0;
+            ffi::lua_pop(s, 1);
+            (true, object, array)
+        } else {
+            (false, false, false)
+        };
+        // An array is a table whose keys are exactly 1..#t; an empty table is one
+        // unless it is marked as an object (or has some other metatable). Only a table
+        // with a length needs its keys counted: one without is an object or empty.
+        let len = ffi::lua_objlen(s, t);
+        let is_array = if len > 0 {
+            let mut count = 0usize;
+            ffi::lua_pushnil(s);
+            while ffi::lua_next(s, t) != 0 {
+                count += 1;
+                ffi::lua_pop(s, 1);
+            }
+            !marked_object && count == len
+        } else {
+            ffi::lua_pushnil(s);
+            let empty = ffi::lua_next(s, t) == 0;
+            ffi::lua_settop(s, ffi::lua_gettop(s) - if empty { 0 } else { 2 });
+            empty && !marked_object && (!has_mt || marked_array)
+        };
         if is_array {
             out.push(b'[');
             for i in 1..=len {
@@ -266,7 +360,9 @@ impl Writer<'_> {
                     out.push(b',');
                 }
                 self.newline(out, depth + 1);
-                self.value(out, &t.raw_get::<Value>(i)?, depth + 1)?;
+                ffi::lua_rawgeti(s, t, i as ffi::lua_Integer);
+                self.value(out, ffi::lua_gettop(s), depth + 1)?;
+                ffi::lua_pop(s, 1);
             }
             if len > 0 {
                 self.newline(out, depth);
@@ -276,47 +372,65 @@ impl Writer<'_> {
         }
         out.push(b'{');
         let mut first = true;
-        let mut member = |out: &mut Vec<u8>, key: &[u8], v: &Value| -> Result<()> {
+        // The key is at `key`, its value just above it.
+        let mut member = |out: &mut Vec<u8>, key: c_int| -> std::result::Result<(), String> {
             if !first {
                 out.push(b',');
             }
             first = false;
             self.newline(out, depth + 1);
-            string(out, key);
+            match ffi::lua_type(s, key) {
+                ffi::LUA_TSTRING => string(out, bytes_at(s, key)),
+                // (the number written here, not converted in place: that would change
+                // the key under lua_next)
+                ffi::LUA_TNUMBER => {
+                    out.push(b'"');
+                    number(out, ffi::lua_tonumber(s, key));
+                    out.push(b'"');
+                }
+                k => return Err(key_error(s, k)),
+            }
             out.push(b':');
-            if self.style.indent.is_some() {
+            if self.indent.is_some() {
                 out.push(b' ');
             }
-            self.value(out, v, depth + 1)
+            self.value(out, key + 1, depth + 1)
         };
-        if self.style.indent.is_some() {
-            // Sorted: collect the keys (as bytes, no references), then fetch each value.
-            let mut keys: Vec<(Vec<u8>, Option<f64>)> = Vec::with_capacity(count);
-            for pair in t.pairs::<Value, Value>() {
-                let (k, _) = pair?;
-                keys.push(match &k {
-                    Value::Number(n) => (number_bytes(*n), Some(*n)),
-                    Value::Integer(i) => (i.to_string().into_bytes(), Some(*i as f64)),
-                    other => (key_bytes(other)?, None),
+        if self.indent.is_some() {
+            // Sorted by their text: collect the keys, sort, then fetch each value.
+            let mut keys: Vec<(Vec<u8>, Option<f64>)> = Vec::new();
+            ffi::lua_pushnil(s);
+            while ffi::lua_next(s, t) != 0 {
+                ffi::lua_pop(s, 1);
+                keys.push(match ffi::lua_type(s, -1) {
+                    ffi::LUA_TNUMBER => {
+                        let n = ffi::lua_tonumber(s, -1);
+                        let mut text = Vec::new();
+                        number(&mut text, n);
+                        (text, Some(n))
+                    }
+                    ffi::LUA_TSTRING => (bytes_at(s, -1).to_vec(), None),
+                    k => return Err(key_error(s, k)),
                 });
             }
             keys.sort_by(|a, b| a.0.cmp(&b.0));
-            for (key, num) in &keys {
-                let v: Value = match num {
-                    Some(n) => t.raw_get(*n)?,
-                    None => t.raw_get(mlua::BString::from(key.clone()))?,
-                };
-                member(out, key, &v)?;
+            for (text, num) in &keys {
+                match num {
+                    Some(n) => ffi::lua_pushnumber(s, *n),
+                    None => {
+                        ffi::lua_pushlstring(s, text.as_ptr().cast(), text.len());
+                    }
+                }
+                ffi::lua_pushvalue(s, -1);
+                ffi::lua_rawget(s, t);
+                member(out, ffi::lua_gettop(s) - 1)?;
+                ffi::lua_pop(s, 2);
             }
         } else {
-            for pair in t.pairs::<Value, Value>() {
-                let (k, v) = pair?;
-                let key = match &k {
-                    Value::Number(n) => number_bytes(*n),
-                    Value::Integer(i) => i.to_string().into_bytes(),
-                    other => key_bytes(other)?,
-                };
-                member(out, &key, &v)?;
+            ffi::lua_pushnil(s);
+            while ffi::lua_next(s, t) != 0 {
+                member(out, ffi::lua_gettop(s) - 1)?;
+                ffi::lua_pop(s, 1);
             }
         }
         if !first {
@@ -327,20 +441,32 @@ impl Writer<'_> {
     }
 }
 
-fn key_bytes(k: &Value) -> Result<Vec<u8>> {
-    match k {
-        Value::String(s) => Ok(s.as_bytes().to_vec()),
-        other => Err(mlua::Error::runtime(format!(
-            "json.stringify: object keys must be strings or numbers, got a {}",
-            other.type_name()
-        ))),
+/// The bytes of the string at `at` (empty for any other type; it must not be a number,
+/// which lua_tolstring would convert in place).
+unsafe fn bytes_at<'a>(s: *mut ffi::lua_State, at: c_int) -> &'a [u8] {
+    if ffi::lua_type(s, at) != ffi::LUA_TSTRING {
+        return b"";
     }
+    let mut len = 0;
+    let p = ffi::lua_tolstring(s, at, &mut len);
+    std::slice::from_raw_parts(p.cast(), len)
 }
 
-fn number_bytes(n: f64) -> Vec<u8> {
-    let mut b = Vec::new();
-    number(&mut b, n);
-    b
+unsafe fn key_error(s: *mut ffi::lua_State, t: c_int) -> String {
+    format!(
+        "json.stringify: object keys must be strings or numbers, got a {}",
+        type_name(s, t)
+    )
+}
+
+/// A type's name for messages, as Lua's type() gives it ("lightuserdata" told apart).
+unsafe fn type_name(s: *mut ffi::lua_State, t: c_int) -> String {
+    if t == ffi::LUA_TLIGHTUSERDATA {
+        return "lightuserdata".into();
+    }
+    std::ffi::CStr::from_ptr(ffi::lua_typename(s, t))
+        .to_string_lossy()
+        .into_owned()
 }
 
 fn number(out: &mut Vec<u8>, n: f64) {
@@ -356,26 +482,48 @@ fn number(out: &mut Vec<u8>, n: f64) {
     }
 }
 
+/// For each byte, what it is written as inside a JSON string: 0 for itself, b'u' for
+/// a \u00XX escape, else the letter after the backslash.
+const ESCAPES: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 0;
+    while c < 0x20 {
+        t[c] = b'u';
+        c += 1;
+    }
+    t[0x7f] = b'u';
+    t[b'"' as usize] = b'"';
+    t[b'\\' as usize] = b'\\';
+    t[b'\n' as usize] = b'n';
+    t[b'\r' as usize] = b'r';
+    t[b'\t' as usize] = b't';
+    t[0x08] = b'b';
+    t[0x0c] = b'f';
+    t
+};
+
 fn string(out: &mut Vec<u8>, s: &[u8]) {
+    out.reserve(s.len() + 2);
     out.push(b'"');
     let mut start = 0;
     for (i, &c) in s.iter().enumerate() {
-        let esc: &[u8] = match c {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0x08 => b"\\b",
-            0x0c => b"\\f",
-            0..=0x1f | 0x7f => b"",
-            _ => continue,
-        };
+        let esc = ESCAPES[c as usize];
+        if esc == 0 {
+            continue;
+        }
         out.extend_from_slice(&s[start..i]);
-        if esc.is_empty() {
-            out.extend_from_slice(format!("\\u{:04x}", c).as_bytes());
+        if esc == b'u' {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[(c >> 4) as usize],
+                HEX[(c & 15) as usize],
+            ]);
         } else {
-            out.extend_from_slice(esc);
+            out.extend_from_slice(&[b'\\', esc]);
         }
         start = i + 1;
     }
@@ -405,6 +553,9 @@ mod tests {
         let mut out = Vec::new();
         string(&mut out, b"a\"\\\n\x01");
         assert_eq!(out, b"\"a\\\"\\\\\\n\\u0001\"");
+        out.clear();
+        string(&mut out, b"\x08\x0c\r\t\x7f\x1f/\xc3\xa9");
+        assert_eq!(out, "\"\\b\\f\\r\\t\\u007f\\u001f/\u{e9}\"".as_bytes());
     }
 
     #[test]

@@ -294,7 +294,7 @@ pub fn native_table(lua: &Lua, state: &SharedState) -> Result<Table> {
             let style = json::Style {
                 indent: indent_bytes.as_deref(),
             };
-            lua.create_string(json::stringify(&v, &style, &object_mt, &array_mt)?)
+            lua.create_string(json::stringify(lua, v, &style, &object_mt, &array_mt)?)
         })?,
     )?;
     Ok(n)

@@ -83,6 +83,43 @@ require('tap')(function(test)
     assert(pretty:find('"k1": 1,'), "sorted and indented")
   end)
 
+  test("tables with both kinds of keys, and their keys' order", function()
+    local mixed = { "x", "y", k = "v" }
+    local back = JSON.parse(JSON.stringify(mixed))
+    assert(back["1"] == "x" and back["2"] == "y" and back.k == "v", JSON.stringify(mixed))
+    local s = JSON.stringify({ [10] = "a", [2] = "b", z = 1 }, { beautify = true })
+    assert(s == '{\n  "10": "a",\n  "2": "b",\n  "z": 1\n}', s)
+    assert(JSON.stringify(setmetatable({}, {})) == "{}", "an empty table with another metatable")
+    assert(JSON.stringify(setmetatable({}, JSON.array)) == "[]")
+    for _, opts in ipairs({ {}, { beautify = true } }) do
+      local ok, err = pcall(JSON.stringify, { [true] = 1 }, opts)
+      assert(not ok and tostring(err):find("keys must be strings or numbers, got a boolean"), tostring(err))
+    end
+    local ok, err = pcall(JSON.stringify, { u = newproxy and newproxy() or io.stdout })
+    assert(not ok and tostring(err):find("cannot encode a userdata"), tostring(err))
+  end)
+
+  test("arrays and objects of every size decode whole, the last of equal keys wins", function()
+    for _, n in ipairs({ 0, 1, 31, 32, 33, 64, 65, 1000 }) do
+      local list, obj = {}, {}
+      for i = 1, n do
+        list[i] = i * 2
+        obj["k" .. i] = i
+      end
+      local l = JSON.parse(JSON.stringify(list))
+      assert(#l == n and (n == 0 or l[n] == n * 2), "array of " .. n)
+      local o = JSON.parse(n == 0 and "{}" or JSON.stringify(obj))
+      local count = 0
+      for k, v in pairs(o) do
+        count = count + 1
+        assert(obj[k] == v, k)
+      end
+      assert(count == n, "object of " .. n)
+    end
+    local dup = JSON.parse('{"a": 1, "b": 2, "a": 3}')
+    assert(dup.a == 3 and dup.b == 2)
+  end)
+
   test("deeply nested input does not crash the parser", function()
     local v, err = JSON.parse(string.rep("[", 100000))
     assert(v == nil and err)
