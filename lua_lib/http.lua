@@ -134,6 +134,21 @@ local function appendHeader(parts, n, name, value)
   return n + 4
 end
 
+-- Appends one header of a table given to writeHead (name = value, or an { name, value }
+-- pair in a list). Returns n, and the four headers a response head must know about,
+-- by their lower-case names, updated.
+local function givenHeader(parts, n, k, v, date, contentLength, transferEncoding, connection)
+  if type(k) == "number" and type(v) == "table" then k, v = v[1], v[2] end
+  n = appendHeader(parts, n, k, v)
+  local l = lower(k)
+  if l == "content-length" then contentLength = v
+  elseif l == "date" then date = v
+  elseif l == "transfer-encoding" then transferEncoding = v
+  elseif l == "connection" then connection = v
+  end
+  return n, date, contentLength, transferEncoding, connection
+end
+
 -- IncomingMessage ------------------------------------------------------------------
 
 local IncomingMessage = stream.Readable:extend()
@@ -459,15 +474,36 @@ function ServerResponse:_head(length, body)
   end
   local given = self._given
   if given then
-    for k, v in pairs(given) do
-      if type(k) == "number" and type(v) == "table" then k, v = v[1], v[2] end
-      n = appendHeader(parts, n, k, v)
-      local l = lower(k)
-      if l == "content-length" then contentLength = v
-      elseif l == "date" then date = v
-      elseif l == "transfer-encoding" then transferEncoding = v
-      elseif l == "connection" then connection = v
-      end
+    -- The first four one by one, any more in a loop. A loop that runs for every
+    -- response can get hot, and compiled as a trace of its own, before the request's
+    -- whole path is; then it splits that path, and a hello request took 12.6-12.9k
+    -- instructions instead of 9.2-9.4k (callgrind, in about half the runs: which
+    -- comes first varies with where the bytecode lands, docs/http.md).
+    local k, v = next(given)
+    if k ~= nil then
+      n, date, contentLength, transferEncoding, connection =
+        givenHeader(parts, n, k, v, date, contentLength, transferEncoding, connection)
+      k, v = next(given, k)
+    end
+    if k ~= nil then
+      n, date, contentLength, transferEncoding, connection =
+        givenHeader(parts, n, k, v, date, contentLength, transferEncoding, connection)
+      k, v = next(given, k)
+    end
+    if k ~= nil then
+      n, date, contentLength, transferEncoding, connection =
+        givenHeader(parts, n, k, v, date, contentLength, transferEncoding, connection)
+      k, v = next(given, k)
+    end
+    if k ~= nil then
+      n, date, contentLength, transferEncoding, connection =
+        givenHeader(parts, n, k, v, date, contentLength, transferEncoding, connection)
+      k, v = next(given, k)
+    end
+    while k ~= nil do
+      n, date, contentLength, transferEncoding, connection =
+        givenHeader(parts, n, k, v, date, contentLength, transferEncoding, connection)
+      k, v = next(given, k)
     end
   end
   if self.sendDate and date == nil then
