@@ -276,6 +276,19 @@ end
 local headParts = {}
 local headHeaders = newTable(0, 8)
 
+-- Appends a header's lines to a head's pieces (one per value when value is a list).
+local function headLine(parts, n, name, value)
+  if type(value) == "table" then
+    for _, v in ipairs(value) do
+      parts[n + 1], parts[n + 2], parts[n + 3], parts[n + 4] = name, ": ", text(v), "\r\n"
+      n = n + 4
+    end
+    return n
+  end
+  parts[n + 1], parts[n + 2], parts[n + 3], parts[n + 4] = name, ": ", text(value), "\r\n"
+  return n + 4
+end
+
 -- Sends a streamed body (content is a function returning pieces, then nil) chunked,
 -- compressed if `encoding` says so. Returns the bytes sent, or nil, err.
 function Server:_sendStreamed(client, content, encoding, url)
@@ -381,8 +394,15 @@ function Server:process_request(client, client_ip, count, redis_module)
   -- left entries.)
   local hs = headHeaders
   clearTable(hs)
+  -- (This and the head's loop below take their first entries one by one: a loop that
+  -- runs for every request can be compiled as a trace of its own before the request's
+  -- whole path is, and then splits that path. See docs/http.md, "Keeping the hot
+  -- path compiled".)
   if rheaders then
-    for k, v in pairs(rheaders) do hs[lower(k)] = v end
+    local k, v = next(rheaders)
+    if k ~= nil then hs[lower(k)] = v; k, v = next(rheaders, k) end
+    if k ~= nil then hs[lower(k)] = v; k, v = next(rheaders, k) end
+    while k ~= nil do hs[lower(k)] = v; k, v = next(rheaders, k) end
   end
   if hs["content-type"] == nil then hs["content-type"] = "text/html" end
   hs["date"] = hs["date"] or httpDate()
@@ -420,17 +440,13 @@ function Server:process_request(client, client_ip, count, redis_module)
   -- header line, no table per response). Nothing yields until it is joined.
   local parts, n = headParts, 1
   parts[1] = statusLines[status]
-  for name, value in pairs(hs) do
-    if type(value) == "table" then
-      for _, v in ipairs(value) do
-        parts[n + 1], parts[n + 2], parts[n + 3], parts[n + 4] = name, ": ", text(v), "\r\n"
-        n = n + 4
-      end
-    else
-      parts[n + 1], parts[n + 2], parts[n + 3], parts[n + 4] = name, ": ", text(value), "\r\n"
-      n = n + 4
-    end
-  end
+  local name, value = next(hs)
+  if name ~= nil then n = headLine(parts, n, name, value); name, value = next(hs, name) end
+  if name ~= nil then n = headLine(parts, n, name, value); name, value = next(hs, name) end
+  if name ~= nil then n = headLine(parts, n, name, value); name, value = next(hs, name) end
+  if name ~= nil then n = headLine(parts, n, name, value); name, value = next(hs, name) end
+  if name ~= nil then n = headLine(parts, n, name, value); name, value = next(hs, name) end
+  while name ~= nil do n = headLine(parts, n, name, value); name, value = next(hs, name) end
   parts[n + 1] = "\r\n"
   -- A response with very many headers would keep the shared table that big.
   if n > 4 * 32 then headHeaders = newTable(0, 8) end

@@ -109,6 +109,25 @@ require('tap')(function(test)
     end)
   end)
 
+  test("every header the handler gives is written once, by its lower-case name", function(expect)
+    -- More than the head's code takes one by one: the rest go through its loops.
+    start({}, function()
+      return "many", 200, { ["X-One"] = "1", ["x-two"] = "2", ["X-Three"] = "3", ["X-Four"] = "4",
+        ["X-Five"] = { "5a", "5b" }, ["Content-Type"] = "text/plain" }
+    end, function(srv)
+      raw(srv.port, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", expect(function(reply)
+        for _, line in ipairs({ "x-one: 1", "x-two: 2", "x-three: 3", "x-four: 4", "x-five: 5a",
+            "x-five: 5b", "content-type: text/plain", "content-length: 4", "connection: close" }) do
+          assert(reply:find("\r\n" .. line:gsub("%-", "%%-") .. "\r\n"), line .. " in " .. reply)
+        end
+        assert(select(2, reply:gsub("content%-type", "")) == 1, reply)
+        assert(select(2, reply:gsub("\r\ndate: ", "")) == 1, reply)
+        assert(reply:find("\r\n\r\nmany$"), reply)
+        srv:stop()
+      end))
+    end)
+  end)
+
   test("HEAD sends headers only, with the body's length", function(expect)
     start({}, function() return "twelve bytes" end, function(srv)
       raw(srv.port, "HEAD / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", expect(function(reply)
