@@ -35,16 +35,20 @@ local uv = {
   stop = native.stop,
 }
 
--- Two hot-path functions through LuaJIT's FFI (C functions in src/bindings/fast.rs,
+-- Hot-path functions through LuaJIT's FFI (C functions in src/bindings/fast.rs,
 -- which a trace calls directly, where calling a Lua C function would end it):
 --   uv.queue_write_fast(key, gen, data): native.tcp_queue_write, a string or a list
 --     of strings queued on the TCP handle with that id (handle:id()): true and the
 --     bytes now queued, or nil, err, code. A string goes through the FFI.
 --   uv.unix_time(): seconds since 1970, as os.time()
+--   uv.now_fast(): uv.now()
+--   uv.http_buffered_fast(decoder): decoder:buffered()
 local ffi = require('ffi')
 local ffiQueueWrite = ffi.cast("double (*)(uint32_t, uint32_t, const char *, size_t)",
   native.ffi.tcp_queue_write)
 local ffiUnixTime = ffi.cast("double (*)(void)", native.ffi.unix_time)
+local ffiNow = ffi.cast("double (*)(void)", native.ffi.now)
+local ffiHttpBuffered = ffi.cast("double (*)(const void *)", native.ffi.http_buffered)
 local tcpQueueWrite = native.tcp_queue_write
 
 function uv.queue_write_fast(key, gen, data)
@@ -58,6 +62,23 @@ end
 
 function uv.unix_time()
   return ffiUnixTime()
+end
+
+-- uv.now() through the FFI, for compiled code (see above): a plain C call from a trace
+-- ends it. From interpreted code, uv.now() is the cheaper.
+function uv.now_fast()
+  local now = ffiNow()
+  if now >= 0 then return now end
+  return uv.now() -- (says what is wrong)
+end
+
+-- decoder:buffered() through the FFI, likewise.
+function uv.http_buffered_fast(decoder)
+  local n = type(decoder) == "userdata" and ffiHttpBuffered(decoder) or -1
+  if n < 0 then
+    error("uv.http_buffered_fast: argument #1 must be an http decoder, got " .. type(decoder), 2)
+  end
+  return n
 end
 
 function uv.run()

@@ -28,16 +28,18 @@
 //! Each function holds the loop state in a userdata upvalue, so the state lives as
 //! long as any of them.
 //!
-//! Two more are plain C functions for LuaJIT's FFI, which a trace calls directly,
+//! Four more are plain C functions for LuaJIT's FFI, which a trace calls directly,
 //! with no C-call boundary (a `lua_CFunction` called from compiled code ends the
 //! trace, and the code after it runs interpreted until the next trace starts):
-//! lua_lib/uv.lua casts `native.ffi.tcp_queue_write` and `native.ffi.unix_time`
-//! (their addresses, as light userdata) to function pointers.
+//! lua_lib/uv.lua casts `native.ffi.*` (their addresses, as light userdata) to
+//! function pointers.
 //!
 //! - `tcp_queue_write(key, gen, data, len)`: `tcp_queue_write` for one string: the
 //!   bytes now queued, or -1 when the id is not a connected TCP handle
 //!   (`uv.queue_write_fast` then takes the general path, which says why).
 //! - `unix_time()`: seconds since 1970, as `os.time()` (the Date header).
+//! - `now()`: the loop's time in ms, as `uv.now()`; -1 if the loop state is busy.
+//! - `http_buffered(decoder)`: `decoder:buffered()`; -1 if it is not a decoder.
 //!
 //! They reach the loop state through a thread-local (`FFI_STATE`), as the FFI passes
 //! no Lua state.
@@ -69,6 +71,11 @@ pub fn install(lua: &Lua, native: &Table, state: &SharedState) -> Result<()> {
     ffi_table.set(
         "unix_time",
         mlua::LightUserData(ffi_unix_time as *mut std::ffi::c_void),
+    )?;
+    ffi_table.set("now", mlua::LightUserData(ffi_now as *mut std::ffi::c_void))?;
+    ffi_table.set(
+        "http_buffered",
+        mlua::LightUserData(ffi_http_buffered as *mut std::ffi::c_void),
     )?;
     native.set("ffi", ffi_table)?;
     // (name, function, whether it pushes decoder events: those have the version
@@ -235,6 +242,31 @@ extern "C" fn ffi_unix_time() -> f64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs() as f64)
+}
+
+/// The FFI's `now()`: the loop's time in milliseconds (as `uv.now()`), or -1 if the
+/// loop state is busy, which no path allows (the caller then asks `uv.now()`, which
+/// says so).
+extern "C" fn ffi_now() -> f64 {
+    FFI_STATE.with(|cell| {
+        let cell = cell.borrow();
+        let Some(state) = cell.as_ref() else {
+            return -1.0;
+        };
+        let now = state.try_borrow().map_or(-1.0, |st| st.now() as f64);
+        now
+    })
+}
+
+/// The FFI's `http_buffered(decoder)`: the bytes a decoder holds that it has not
+/// decoded yet (as `decoder:buffered()`), or -1 if the argument is not a live decoder.
+/// The FFI passes a userdata as the address of its payload.
+extern "C" fn ffi_http_buffered(decoder: *const std::ffi::c_void) -> f64 {
+    match super::http::decoder_at(decoder as usize) {
+        // SAFETY: a live decoder, and no Lua code runs while this reads it.
+        Some(d) => unsafe { d.as_ref().buffered() as f64 },
+        None => -1.0,
+    }
 }
 
 /// The decoder that is argument 3, or a Lua error.
