@@ -1035,9 +1035,10 @@ return {
   STATUS_CODES = STATUS_CODES,
   date = httpDate,
   errorResponse = errorResponse,
-  -- For http.server: status lines, header values and lower-cased names, made once.
+  -- For http.server: status lines and lower-cased names, made once, and a head's
+  -- header lines.
   statusLines = statusLines,
-  headerValue = headerValue,
   lowerName = lower,
+  appendHeader = appendHeader,
   getter = getter,
 }

@@ -38,8 +38,9 @@ local concat, find, sub, format = table.concat, string.find, string.sub, string.
 local newTable = require('table.new')
 local clearTable = require('table.clear')
 
--- Status lines, header values as text, lower-cased names: made once, shared with http.
-local statusLines, text, lower = http.statusLines, http.headerValue, http.lowerName
+-- Status lines, lower-cased names, and the "name: value\r\n" lines of a head's header
+-- (one per value of a list): shared with http.
+local statusLines, lower, appendHeader = http.statusLines, http.lowerName, http.appendHeader
 
 local EV_ERROR, EV_HEAD, EV_BODY, EV_END = 0, 1, 2, 3
 
@@ -277,19 +278,6 @@ end
 local headParts = {}
 local headHeaders = newTable(0, 8)
 
--- Appends a header's lines to a head's pieces (one per value when value is a list).
-local function headLine(parts, n, name, value)
-  if type(value) == "table" then
-    for _, v in ipairs(value) do
-      parts[n + 1], parts[n + 2], parts[n + 3], parts[n + 4] = name, ": ", text(v), "\r\n"
-      n = n + 4
-    end
-    return n
-  end
-  parts[n + 1], parts[n + 2], parts[n + 3], parts[n + 4] = name, ": ", text(value), "\r\n"
-  return n + 4
-end
-
 -- Sends a streamed body (content is a function returning pieces, then nil) chunked,
 -- compressed if `encoding` says so. Returns the bytes sent, or nil, err.
 function Server:_sendStreamed(client, content, encoding, url)
@@ -443,12 +431,12 @@ function Server:process_request(client, client_ip, count, redis_module)
   local parts, n = headParts, 1
   parts[1] = statusLines[status]
   local name, value = next(hs)
-  if name ~= nil then n = headLine(parts, n, name, value); name, value = next(hs, name) end
-  if name ~= nil then n = headLine(parts, n, name, value); name, value = next(hs, name) end
-  if name ~= nil then n = headLine(parts, n, name, value); name, value = next(hs, name) end
-  if name ~= nil then n = headLine(parts, n, name, value); name, value = next(hs, name) end
-  if name ~= nil then n = headLine(parts, n, name, value); name, value = next(hs, name) end
-  while name ~= nil do n = headLine(parts, n, name, value); name, value = next(hs, name) end
+  if name ~= nil then n = appendHeader(parts, n, name, value); name, value = next(hs, name) end
+  if name ~= nil then n = appendHeader(parts, n, name, value); name, value = next(hs, name) end
+  if name ~= nil then n = appendHeader(parts, n, name, value); name, value = next(hs, name) end
+  if name ~= nil then n = appendHeader(parts, n, name, value); name, value = next(hs, name) end
+  if name ~= nil then n = appendHeader(parts, n, name, value); name, value = next(hs, name) end
+  while name ~= nil do n = appendHeader(parts, n, name, value); name, value = next(hs, name) end
   parts[n + 1] = "\r\n"
   -- A response with very many headers would keep the shared table that big.
   if n > 4 * 32 then headHeaders = newTable(0, 8) end
