@@ -204,10 +204,12 @@ end
 -- false when part of a message has come and more is needed (wait with
 -- co_read_into), nil at EOF, or nil, err, code. `co`, optional, is the running
 -- coroutine, from a caller that keeps it (coroutine.running is a C call for the JIT).
-function uv.co_http_next(decoder, key, gen, co)
+-- With `tables`, a head's header lines come as their headers table (as
+-- native.http_headers makes it).
+function uv.co_http_next(decoder, key, gen, co, tables)
   co = co or running()
   while true do
-    local ev, a, b, c, d, e, f, g = native.http_next(key, gen, decoder, true)
+    local ev, a, b, c, d, e, f, g = native.http_next(key, gen, decoder, true, tables)
     if ev ~= WAIT then return ev, a, b, c, d, e, f, g end
     suspend(co)
   end

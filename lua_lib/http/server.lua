@@ -240,13 +240,14 @@ local function compressible(cfg, contentType)
 end
 
 -- Reads until the decoder has an event (all its values: for a head, see
--- src/bindings/http.rs); the client's deadline bounds the wait. Between requests the
+-- src/bindings/http.rs, with the headers as a table); the client's deadline bounds
+-- the wait. Between requests the
 -- wait is in uv.co_http_next (this coroutine is the handle's on_readable), in the
 -- middle of one in uv.co_read_into.
 local function nextEvent(client)
   local dec, handle = client.decoder, client.handle
   while true do
-    local ev, a, b, c, d, e, f = coHttpNext(dec, client._hkey, client._hgen, client._co)
+    local ev, a, b, c, d, e, f = coHttpNext(dec, client._hkey, client._hgen, client._co, true)
     if ev then return ev, a, b, c, d, e, f end
     local ok, err = nil, a
     if ev == false then
@@ -326,8 +327,8 @@ function Server:process_request(client, client_ip, count, redis_module)
   end
 
   -- For the head: whether it is complete (no body), method, url, httpVersion,
-  -- keepAlive and the header lines.
-  local ev, complete, method, url, _, keepAlive, rawHead = nextEvent(client)
+  -- keepAlive and the headers (a table, by lower-case name).
+  local ev, complete, method, url, _, keepAlive, headers = nextEvent(client)
   client.idle = false
   if ev == nil then
     client.deadline = nil
@@ -360,7 +361,6 @@ function Server:process_request(client, client_ip, count, redis_module)
   end
   client.deadline = nil
 
-  local headers = native.http_headers(rawHead)
   headers["x-client-ip"] = client_ip
   if headers["x-real-ip"] == nil then headers["x-real-ip"] = client_ip end
   local q = find(url, "?", 1, true)

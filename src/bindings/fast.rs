@@ -12,10 +12,12 @@
 //! - `now()`: the loop's time in ms, as `uv.now()`.
 //! - `tcp_queue_write(key, gen, data)`: as `handle:queue_write(data)` without a
 //!   callback: true and the bytes now queued, or nil, err, code.
-//! - `http_next(key, gen, decoder, wait)`: the decoder's next event, as
+//! - `http_next(key, gen, decoder, wait, tables)`: the decoder's next event, as
 //!   `decoder:next()` returns it, reading the socket into the decoder (as
 //!   `handle:try_read_into(decoder)`) for as long as it needs more and bytes are
 //!   there: one call where a request that has arrived took three (next, read, next).
+//!   With `tables`, a head's header lines come as the headers table
+//!   `native.http_headers` would make of them (http.server: one call fewer).
 //!   Where it would wait: with `wait`, nothing of the next message come yet, and an
 //!   `on_readable` waker set on the handle (`handle:set_on_readable(fn or
 //!   coroutine)`), it registers that and returns WAIT (http's idle connections wait
@@ -355,11 +357,12 @@ unsafe fn busy(l: *mut ffi::lua_State) -> c_int {
 unsafe extern "C-unwind" fn http_next(l: *mut ffi::lua_State) -> c_int {
     let id = handle_id(l);
     let wait = ffi::lua_toboolean(l, 4) != 0;
+    let tables = ffi::lua_toboolean(l, 5) != 0;
     let mut decoder = decoder_arg(l);
     loop {
         // SAFETY: argument 3 keeps the decoder alive, and no Lua code runs while the
         // reference is used.
-        if let Some(n) = super::http::push_event(l, decoder.as_mut()) {
+        if let Some(n) = super::http::push_event(l, decoder.as_mut(), tables) {
             return n;
         }
         // WAIT only between messages: a message begun is waited for by the caller.

@@ -192,7 +192,7 @@ unsafe extern "C-unwind" fn dec_idle(state: *mut ffi::lua_State) -> c_int {
 /// `decoder:next()`: one event (see the top of this file).
 unsafe extern "C-unwind" fn dec_next(state: *mut ffi::lua_State) -> c_int {
     let d = check(state);
-    match push_event(state, d) {
+    match push_event(state, d, false) {
         Some(n) => n,
         None => {
             ffi::lua_pushnil(state);
@@ -203,12 +203,19 @@ unsafe extern "C-unwind" fn dec_next(state: *mut ffi::lua_State) -> c_int {
 }
 
 /// Takes the decoder's next event and pushes its values (see the top of this file),
-/// returning their count; None when it needs more input (nothing pushed).
+/// returning their count; None when it needs more input (nothing pushed). With
+/// `tables`, a head's header lines come as their headers table (what
+/// `native.http_headers` makes of them) instead of the `rawHead` string.
 ///
 /// # Safety
 /// For C functions whose upvalues 2 and 3 are the version strings "1.0" and "1.1"
-/// (`decoder:next()`, `native.http_next`); uses nine stack slots.
-pub unsafe fn push_event(state: *mut ffi::lua_State, d: &mut Decoder) -> Option<c_int> {
+/// (`decoder:next()`, `native.http_next`); uses up to fifteen stack slots (of the
+/// twenty a C function has).
+pub unsafe fn push_event(
+    state: *mut ffi::lua_State,
+    d: &mut Decoder,
+    tables: bool,
+) -> Option<c_int> {
     Some(match d.next() {
         Event::NeedMore => return None,
         Event::End => {
@@ -236,7 +243,7 @@ pub unsafe fn push_event(state: *mut ffi::lua_State, d: &mut Decoder) -> Option<
             }
             ffi::lua_pushinteger(state, 1);
             ffi::lua_pushboolean(state, complete as c_int);
-            2 + push_head(state, d)
+            2 + push_head(state, d, tables)
         }
     })
 }
@@ -244,9 +251,9 @@ pub unsafe fn push_event(state: *mut ffi::lua_State, d: &mut Decoder) -> Option<
 /// Pushes the head's fields (see the top of this file) and returns their count.
 ///
 /// # Safety
-/// Called only from `push_event` (its upvalues hold the version strings); uses seven
-/// stack slots.
-unsafe fn push_head(state: *mut ffi::lua_State, d: &Decoder) -> c_int {
+/// Called only from `push_event` (its upvalues hold the version strings); uses up to
+/// thirteen stack slots.
+unsafe fn push_head(state: *mut ffi::lua_State, d: &Decoder, tables: bool) -> c_int {
     let h = d.head();
     let push_str = |bytes: &[u8]| ffi::lua_pushlstring(state, bytes.as_ptr().cast(), bytes.len());
     if h.status == 0 {
@@ -263,7 +270,13 @@ unsafe fn push_head(state: *mut ffi::lua_State, d: &Decoder) -> c_int {
     };
     ffi::lua_pushvalue(state, ffi::lua_upvalueindex(version));
     ffi::lua_pushboolean(state, h.keep_alive as c_int);
-    push_str(d.slice(h.block.clone()));
+    let block = d.slice(h.block.clone());
+    if !tables {
+        push_str(block);
+    } else if push_header_tables(state, block, false).is_none() {
+        // (Not reached: the decoder has parsed this block.)
+        ffi::lua_createtable(state, 0, 0);
+    }
     let flags = h.upgrade as ffi::lua_Integer
         | (h.expect_continue as ffi::lua_Integer) << 1
         | (h.chunked as ffi::lua_Integer) << 2;
@@ -288,6 +301,25 @@ pub unsafe extern "C-unwind" fn headers(state: *mut ffi::lua_State) -> c_int {
     let want_raw = ffi::lua_toboolean(state, 2) != 0;
     // (The string stays alive as argument 1 while the slices into it are used.)
     let bytes = std::slice::from_raw_parts(block.cast::<u8>(), len);
+    match push_header_tables(state, bytes, want_raw) {
+        Some(n) => n,
+        None => ffi::luaL_error(
+            state,
+            c"http_headers: not a header block from the decoder".as_ptr(),
+        ),
+    }
+}
+
+/// Pushes the header tables of a header block (see `headers`) and returns their
+/// count; None, with nothing pushed, if the block does not parse.
+///
+/// # Safety
+/// A valid state with `LUA_MINSTACK` free slots; `bytes` outlives the call.
+unsafe fn push_header_tables(
+    state: *mut ffi::lua_State,
+    bytes: &[u8],
+    want_raw: bool,
+) -> Option<c_int> {
     // Most requests have a few headers: room for 16 first (cheap to set up), and for
     // as many as the decoder allows only if that is not enough.
     let mut few = [httparse::EMPTY_HEADER; 16];
@@ -297,14 +329,8 @@ pub unsafe extern "C-unwind" fn headers(state: *mut ffi::lua_State) -> c_int {
         many = [httparse::EMPTY_HEADER; crate::http::decoder::MAX_HEADERS];
         parsed = httparse::parse_headers(bytes, &mut many);
     }
-    let headers = match parsed {
-        Ok(httparse::Status::Complete((_, hs))) => hs,
-        _ => {
-            return ffi::luaL_error(
-                state,
-                c"http_headers: not a header block from the decoder".as_ptr(),
-            )
-        }
+    let Ok(httparse::Status::Complete((_, headers))) = parsed else {
+        return None;
     };
     let n = headers.len();
     // (Two slots to spare: http.server adds x-client-ip and x-real-ip.)
@@ -313,7 +339,7 @@ pub unsafe extern "C-unwind" fn headers(state: *mut ffi::lua_State) -> c_int {
         ffi::lua_createtable(state, (n * 2) as c_int, 0);
     }
     push_headers(state, headers, want_raw);
-    1 + want_raw as c_int
+    Some(1 + want_raw as c_int)
 }
 
 /// Fills the headers table (and the rawHeaders table above it, if `raw`).

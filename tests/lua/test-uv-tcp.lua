@@ -197,14 +197,17 @@ require('tap')(function(test)
         step = step + 1
         assert(step == 1, "called again: " .. step)
         -- One whole request and the start of a second came: the first, in one call.
-        local ev, complete, method, url = native.http_next(key, gen, dec, true)
+        local ev, complete, method, url, _, _, rawHead = native.http_next(key, gen, dec, true)
         assert(ev == 1 and complete == true and method == "GET" and url == "/a", tostring(url))
+        assert(rawHead == "Host: x\r\n\r\n", tostring(rawHead))
         -- Part of the next head is here, so no WAIT even with wait: false.
         assert(native.http_next(key, gen, dec, true) == false)
-        sock:write("TP/1.1\r\nHost: x\r\n\r\n")
+        sock:write("TP/1.1\r\nHost: x\r\nX-Two: a\r\nX-Two: b\r\n\r\n")
         timer.setTimeout(50, expect(function()
-          local ev2, _, _, url2 = native.http_next(key, gen, dec, true)
+          -- With `tables`: the headers as native.http_headers makes them.
+          local ev2, _, _, url2, _, _, hs = native.http_next(key, gen, dec, true, true)
           assert(ev2 == 1 and url2 == "/b", tostring(url2))
+          assert(type(hs) == "table" and hs.host == "x" and hs["x-two"] == "a, b", tostring(hs))
           sock:shutdown()
           timer.setTimeout(50, expect(function()
             -- The peer's end, between messages: nil and no error.
