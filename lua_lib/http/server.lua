@@ -279,6 +279,14 @@ end
 local headParts = {}
 local headHeaders = newTable(0, 8)
 
+-- Appends the lines of the head's header `name` and clears it (next allows clearing
+-- the field it is at). Returns n and the next header's name and value.
+local function writeHeader(parts, n, hs, name, value)
+  n = appendHeader(parts, n, name, value)
+  hs[name] = nil
+  return n, next(hs, name)
+end
+
 -- Sends a streamed body (content is a function returning pieces, then nil) chunked,
 -- compressed if `encoding` says so. Returns the bytes sent, or nil, err.
 function Server:_sendStreamed(client, content, encoding, url)
@@ -380,10 +388,11 @@ function Server:process_request(client, client_ip, count, redis_module)
   end
 
   status = tonumber(status) or 200
-  -- (Emptied first, not after use: an error while it was filled last time may have
-  -- left entries.)
+  -- (Emptied as the head is written, below: a key set to nil keeps its slot, so the
+  -- next response's same headers find theirs, where table.clear made every one a new
+  -- key again. Cleared here too if an error between filling and writing left some.)
   local hs = headHeaders
-  clearTable(hs)
+  if next(hs) ~= nil then clearTable(hs) end
   -- (This and the head's loop below take their first entries one by one: a loop that
   -- runs for every request can be compiled as a trace of its own before the request's
   -- whole path is, and then splits that path. See docs/http.md, "Keeping the hot
@@ -431,12 +440,12 @@ function Server:process_request(client, client_ip, count, redis_module)
   local parts, n = headParts, 1
   parts[1] = statusLines[status]
   local name, value = next(hs)
-  if name ~= nil then n = appendHeader(parts, n, name, value); name, value = next(hs, name) end
-  if name ~= nil then n = appendHeader(parts, n, name, value); name, value = next(hs, name) end
-  if name ~= nil then n = appendHeader(parts, n, name, value); name, value = next(hs, name) end
-  if name ~= nil then n = appendHeader(parts, n, name, value); name, value = next(hs, name) end
-  if name ~= nil then n = appendHeader(parts, n, name, value); name, value = next(hs, name) end
-  while name ~= nil do n = appendHeader(parts, n, name, value); name, value = next(hs, name) end
+  if name ~= nil then n, name, value = writeHeader(parts, n, hs, name, value) end
+  if name ~= nil then n, name, value = writeHeader(parts, n, hs, name, value) end
+  if name ~= nil then n, name, value = writeHeader(parts, n, hs, name, value) end
+  if name ~= nil then n, name, value = writeHeader(parts, n, hs, name, value) end
+  if name ~= nil then n, name, value = writeHeader(parts, n, hs, name, value) end
+  while name ~= nil do n, name, value = writeHeader(parts, n, hs, name, value) end
   parts[n + 1] = "\r\n"
   -- A response with very many headers would keep the shared table that big.
   if n > 4 * 32 then headHeaders = newTable(0, 8) end
