@@ -188,6 +188,24 @@ require('tap')(function(test)
     end)
   end)
 
+  test("an error in the server's part of a request gives 500, and the server carries on", function(expect)
+    -- A body whose tostring raises fails in process_request, after the handler.
+    local bad = setmetatable({}, { __tostring = function() error("no text for this body") end })
+    start({ log_level = "error" }, function(method, query)
+      if query == "/bad" then return bad, 200, { ["x-leak"] = "1" } end
+      return "fine", 200, { ["content-type"] = "text/plain" }
+    end, function(srv)
+      raw(srv.port, "GET /bad HTTP/1.1\r\nHost: x\r\n\r\n", expect(function(reply)
+        assert(reply:find("^HTTP/1.1 500 ") and reply:find("Connection: close\r\n"), reply)
+        raw(srv.port, "GET /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", expect(function(reply2)
+          assert(reply2:find("^HTTP/1.1 200 OK.-fine$"), reply2)
+          assert(not reply2:find("x%-leak"), "the failed response's headers stay behind: " .. reply2)
+          srv:stop()
+        end))
+      end))
+    end)
+  end)
+
   test("max_body_size gives 413", function(expect)
     start({ max_body_size = 10 }, echo, function(srv)
       raw(srv.port, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\n01234567890", expect(function(reply)
