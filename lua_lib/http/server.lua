@@ -242,9 +242,8 @@ end
 
 -- Reads until the decoder has an event (all its values: for a head, see
 -- src/bindings/http.rs, with the headers as a table); the client's deadline bounds
--- the wait. Between requests the
--- wait is in uv.co_http_next (this coroutine is the handle's on_readable), in the
--- middle of one in uv.co_read_into.
+-- the wait. Between requests the wait is in uv.co_http_next (this coroutine is the
+-- handle's on_readable), in the middle of one in uv.co_read_into.
 local function nextEvent(client)
   local dec, handle = client.decoder, client.handle
   while true do
