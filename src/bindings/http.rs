@@ -270,12 +270,14 @@ unsafe fn push_head(state: *mut ffi::lua_State, d: &Decoder, tables: bool) -> c_
     };
     ffi::lua_pushvalue(state, ffi::lua_upvalueindex(version));
     ffi::lua_pushboolean(state, h.keep_alive as c_int);
-    let block = d.slice(h.block.clone());
     if !tables {
-        push_str(block);
-    } else if push_header_tables(state, block, false).is_none() {
-        // (Not reached: the decoder has parsed this block.)
-        ffi::lua_createtable(state, 0, 0);
+        push_str(d.slice(h.block.clone()));
+    } else {
+        // (From the fields the decoder kept: the head is not parsed again.)
+        let fields = d.fields();
+        // (Two slots to spare: http.server adds x-client-ip and x-real-ip.)
+        ffi::lua_createtable(state, 0, fields.len() as c_int + 2);
+        push_headers(state, fields, false);
     }
     let flags = h.upgrade as ffi::lua_Integer
         | (h.expect_continue as ffi::lua_Integer) << 1
@@ -338,20 +340,26 @@ unsafe fn push_header_tables(
     if want_raw {
         ffi::lua_createtable(state, (n * 2) as c_int, 0);
     }
-    push_headers(state, headers, want_raw);
+    let fields = headers
+        .iter()
+        .map(|h| (h.name.as_bytes(), crate::http::decoder::trim(h.value)));
+    push_headers(state, fields, want_raw);
     Some(1 + want_raw as c_int)
 }
 
-/// Fills the headers table (and the rawHeaders table above it, if `raw`).
-unsafe fn push_headers(state: *mut ffi::lua_State, parsed: &[httparse::Header], raw: bool) {
+/// Fills the headers table (and the rawHeaders table above it, if `raw`) from the
+/// fields (name as sent, value trimmed).
+unsafe fn push_headers<'a>(
+    state: *mut ffi::lua_State,
+    fields: impl Iterator<Item = (&'a [u8], &'a [u8])>,
+    raw: bool,
+) {
     let top = ffi::lua_gettop(state);
     let (headers, raw_index) = if raw { (top - 1, top) } else { (top, 0) };
     // Lower-case names go through a buffer on the stack (longer ones, rare, a Vec).
     let mut short = [0u8; 64];
     let mut long = Vec::new();
-    for (i, h) in parsed.iter().enumerate() {
-        let name = h.name.as_bytes();
-        let value = crate::http::decoder::trim(h.value);
+    for (i, (name, value)) in fields.enumerate() {
         let needs_lower = name.iter().any(|b| b.is_ascii_uppercase());
         let lower: &[u8] = if !needs_lower {
             name

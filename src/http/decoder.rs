@@ -39,9 +39,9 @@ pub struct Head {
     pub status: u16,
     pub reason: Range<usize>,
     pub version_minor: u8,
-    /// The header lines as sent, through the blank line that ends the head: they were
-    /// checked here, and parse again with `httparse::parse_headers` when someone wants
-    /// them as a list (names as sent, values to be trimmed with `trim`).
+    /// The header lines as sent, through the blank line that ends the head. Their
+    /// fields, as parsed, are `Decoder::fields`; a copy of the block parses again with
+    /// `httparse::parse_headers` (names as sent, values to be trimmed with `trim`).
     pub block: Range<usize>,
     pub keep_alive: bool,
     pub upgrade: bool,
@@ -94,6 +94,11 @@ pub struct Decoder {
     state: State,
     /// The last head parsed.
     head: Head,
+    /// Its header fields, as offsets from the head's start: name start and end, value
+    /// start and end (trimmed). Kept so that making a headers table does not parse the
+    /// head a second time; reused from head to head.
+    fields: Vec<[u32; 4]>,
+    fields_at: usize,
     pub max_head: usize,
     pub max_body: u64,
     body_seen: u64,
@@ -111,6 +116,8 @@ impl Decoder {
             scan: 0,
             state: State::Head,
             head: Head::default(),
+            fields: Vec::new(),
+            fields_at: 0,
             max_head: 8 * 1024,
             max_body: u64::MAX,
             body_seen: 0,
@@ -162,6 +169,15 @@ impl Decoder {
     /// The head the last `Event::Head` announced.
     pub fn head(&self) -> &Head {
         &self.head
+    }
+
+    /// That head's header fields, in order: (name as sent, value trimmed). Valid, like
+    /// the head, until the next `feed`.
+    pub fn fields(&self) -> impl ExactSizeIterator<Item = (&[u8], &[u8])> + '_ {
+        let at = |offset: u32| self.fields_at + offset as usize;
+        self.fields
+            .iter()
+            .map(move |&[ns, ne, vs, ve]| (&self.buf[at(ns)..at(ne)], &self.buf[at(vs)..at(ve)]))
     }
 
     fn fail(&mut self, status: u16, why: &'static str) -> Event {
@@ -283,7 +299,7 @@ impl Decoder {
                 return Event::NeedMore;
             }
         };
-        if end - start > self.max_head {
+        if end - start > self.max_head.min(u32::MAX as usize) {
             return self.too_long(start, Some(end));
         }
         self.scan = end;
@@ -372,9 +388,22 @@ impl Decoder {
         let mut connection_upgrade = false;
         let mut has_host = false;
         let mut has_upgrade = false;
+        self.fields.clear();
+        self.fields_at = start;
+        // (Offsets within the head fit: heads over u32::MAX bytes were refused above.)
+        let offset = |s: &[u8]| (s.as_ptr() as usize - bytes.as_ptr() as usize) as u32;
         for h in parsed_headers {
             let name = h.name;
             let value = trim(h.value);
+            // (An empty value need not point into the head: it is kept as empty at the
+            // name's end.)
+            let (ns, ne) = (offset(name.as_bytes()), offset(name.as_bytes()) + name.len() as u32);
+            let (vs, ve) = if value.is_empty() {
+                (ne, ne)
+            } else {
+                (offset(value), offset(value) + value.len() as u32)
+            };
+            self.fields.push([ns, ne, vs, ve]);
             if name.eq_ignore_ascii_case("content-length") {
                 let n = parse_length(value).ok_or((400, "invalid Content-Length"))?;
                 if content_length.is_some_and(|old| old != n) {
@@ -760,6 +789,42 @@ mod tests {
         assert_eq!(d.next(), Event::End);
         assert_eq!(d.next(), Event::Head);
         assert_eq!(d.slice(d.head().block.clone()), b"\r\n");
+    }
+
+    #[test]
+    fn fields_are_each_heads_headers_as_sent_with_values_trimmed() {
+        let fields = |d: &Decoder| {
+            d.fields()
+                .map(|(n, v)| (n.to_vec(), v.to_vec()))
+                .collect::<Vec<_>>()
+        };
+        let own = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(n, v)| (n.as_bytes().to_vec(), v.as_bytes().to_vec()))
+                .collect::<Vec<_>>()
+        };
+        let mut d = Decoder::new(Mode::Request);
+        d.feed(b"GET / HTTP/1.1\r\nHost: x\r\nX-A:  b c \r\nX-Empty:\r\nX-Blank:   \r\n\r\n");
+        d.feed(b"POST /2 HTTP/1.1\r\nHOST: y\r\nContent-Length: 2\r\n\r\nhi");
+        assert_eq!(d.next(), Event::Head);
+        let first = own(&[("Host", "x"), ("X-A", "b c"), ("X-Empty", ""), ("X-Blank", "")]);
+        assert_eq!(fields(&d), first);
+        assert_eq!(d.fields().len(), 4);
+        assert_eq!(d.next(), Event::End);
+        // The next head's replace them (and those of a head in a compacted buffer too).
+        assert_eq!(d.next(), Event::Head);
+        assert_eq!(fields(&d), own(&[("HOST", "y"), ("Content-Length", "2")]));
+        assert!(matches!(d.next(), Event::Body(_)));
+        assert_eq!(d.next(), Event::End);
+        d.feed(b"GET /3 HTTP/1.1\r\nHost: z\r\n\r\n");
+        assert_eq!(d.next(), Event::Head);
+        assert_eq!(fields(&d), own(&[("Host", "z")]));
+
+        let mut r = Decoder::new(Mode::Response);
+        r.feed(b"HTTP/1.1 204 No Content\r\nServer: s\r\n\r\n");
+        assert_eq!(r.next(), Event::Head);
+        assert_eq!(fields(&r), own(&[("Server", "s")]));
     }
 
     #[test]
