@@ -66,7 +66,7 @@ pub fn run(opts: Options) -> Result<i32> {
 
     // Timers the main script starts measure from now, not from before the bootstrap.
     state.borrow_mut().update_time();
-    let ev = EventLoop::new(lua, state, hooks);
+    let ev = EventLoop::new(lua, state, hooks)?;
     // The main script is just the first callback: it runs in a coroutine like any other.
     ev.run_task(Task::Call(
         main,

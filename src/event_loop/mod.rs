@@ -246,11 +246,20 @@ pub struct EventLoop {
     pub lua: Lua,
     pub state: SharedState,
     hooks: Hooks,
+    /// A coroutine that never runs: its stack is where the loop reads the registry
+    /// through the raw C API (see `resume_key`).
+    reader: mlua::Thread,
 }
 
 impl EventLoop {
-    pub fn new(lua: Lua, state: SharedState, hooks: Hooks) -> Self {
-        EventLoop { lua, state, hooks }
+    pub fn new(lua: Lua, state: SharedState, hooks: Hooks) -> Result<Self> {
+        let reader = lua.create_thread(hooks.worker.clone())?;
+        Ok(EventLoop {
+            lua,
+            state,
+            hooks,
+            reader,
+        })
     }
 
     /// Runs until nothing is left to do (or `uv.stop()`).

@@ -100,12 +100,8 @@ impl EventLoop {
             Task::Resume(t, args) => self.resume(t, args),
             Task::Wake(Waker::Callback(k), args) if args.is_empty() => self.call_key(&k),
             Task::Wake(Waker::Callback(k), args) => self.call(self.lua.registry_value(&k)?, args),
-            Task::Wake(Waker::Thread(k), args) if args.is_empty() => {
-                self.resume_raw(self.lua.registry_value(&k)?)
-            }
-            Task::Wake(Waker::SharedThread(k), args) if args.is_empty() => {
-                self.resume_raw(self.lua.registry_value(&k)?)
-            }
+            Task::Wake(Waker::Thread(k), args) if args.is_empty() => self.resume_key(&k),
+            Task::Wake(Waker::SharedThread(k), args) if args.is_empty() => self.resume_key(&k),
             Task::Wake(Waker::Thread(k), args) => self.resume(self.lua.registry_value(&k)?, args),
             Task::Wake(Waker::SharedThread(k), args) => {
                 self.resume(self.lua.registry_value(&k)?, args)
@@ -163,10 +159,10 @@ impl EventLoop {
             // None pooled (or not as expected): the general path makes one.
             _ => return self.call(self.lua.registry_value(key)?, MultiValue::new()),
         };
+        let ts = thread.state();
         if self.state.borrow().trace {
             eprintln!("[loop] resume coroutine {:p}", thread.to_pointer());
         }
-        let ts = thread.state();
         // SAFETY: the worker is suspended in awaitWork, with nothing on its stack (see
         // `finish_resume`); no Lua code runs while the loop is here; three values are
         // pushed (RUN, the callback, its 0 arguments), within the LUA_MINSTACK slots a
@@ -177,20 +173,31 @@ impl EventLoop {
             ffi::lua_pushinteger(ts, 0);
             ffi::lua_resume(ts, std::ptr::null_mut(), 3, std::ptr::null_mut())
         };
-        self.finish_resume(thread, status)
+        self.finish_resume(ts, || Ok(thread), status)
     }
 
-    /// `resume` with no values, through the raw C API (a coroutine waiting on I/O: for
-    /// http.server, every request). A coroutine not suspended in a yield (new,
-    /// finished, or running) takes the mlua path, which knows those cases.
-    fn resume_raw(&self, thread: Thread) -> Result<()> {
-        let ts = thread.state();
+    /// `resume` with no values for the coroutine kept under `key`, through the raw C
+    /// API (a coroutine waiting on I/O: for http.server, every request). mlua's
+    /// `registry_value` would make a Thread of it first (~240 instructions per request);
+    /// the loop reads the registry on its reader coroutine's stack instead. A
+    /// coroutine not suspended in a yield (new, finished, or running) takes the mlua
+    /// path, which knows those cases.
+    fn resume_key(&self, key: &mlua::RegistryKey) -> Result<()> {
+        let reader = self.reader.state();
+        // SAFETY: the reader never runs, so its stack is free; one value is pushed and
+        // popped. The coroutine stays alive while `key` (the caller's) holds it.
+        let ts = unsafe {
+            ffi::lua_rawgeti(reader, ffi::LUA_REGISTRYINDEX, key.id() as _);
+            let ts = ffi::lua_tothread(reader, -1);
+            ffi::lua_settop(reader, 0);
+            ts
+        };
         // SAFETY: reading the status of a live coroutine.
-        if unsafe { ffi::lua_status(ts) } != ffi::LUA_YIELD {
-            return self.resume(thread, ());
+        if ts.is_null() || unsafe { ffi::lua_status(ts) } != ffi::LUA_YIELD {
+            return self.resume(self.lua.registry_value(key)?, ());
         }
         if self.state.borrow().trace {
-            eprintln!("[loop] resume coroutine {:p}", thread.to_pointer());
+            eprintln!("[loop] resume coroutine {ts:p}");
         }
         // SAFETY: a suspended coroutine, resumed with nothing pushed; no Lua code runs
         // while the loop is here.
@@ -198,17 +205,23 @@ impl EventLoop {
             ffi::lua_settop(ts, 0);
             ffi::lua_resume(ts, std::ptr::null_mut(), 0, std::ptr::null_mut())
         };
-        self.finish_resume(thread, status)
+        self.finish_resume(ts, || self.lua.registry_value(key), status)
     }
 
-    /// After a raw resume: run the nextTick work the coroutine asks for (TICK) and
-    /// resume it again, pool it when it is a worker DONE with its callback, report an
-    /// error that escaped it. Leaves its stack empty.
-    fn finish_resume(&self, thread: Thread, mut status: std::ffi::c_int) -> Result<()> {
-        let ts = thread.state();
+    /// After a raw resume of coroutine `ts`: run the nextTick work it asks for (TICK)
+    /// and resume it again, pool it when it is a worker DONE with its callback (`thread`
+    /// gives it as a Thread: only then is one needed), report an error that escaped
+    /// it. Leaves its stack empty.
+    fn finish_resume(
+        &self,
+        ts: *mut ffi::lua_State,
+        thread: impl FnOnce() -> Result<Thread>,
+        mut status: std::ffi::c_int,
+    ) -> Result<()> {
         loop {
-            // SAFETY: `ts` is the live coroutine `thread` holds; only its own stack is
-            // read and reset, and no Lua code runs meanwhile.
+            // SAFETY: `ts` is a live coroutine (the caller holds it, by a Thread or a
+            // registry key); only its own stack is read and reset, and no Lua code
+            // runs meanwhile.
             let yielded = unsafe {
                 let top = ffi::lua_gettop(ts);
                 let marker = (top > 0).then(|| ffi::lua_touserdata(ts, top));
@@ -250,6 +263,7 @@ impl EventLoop {
                     };
                 }
                 Some(Some(m)) if m == done_marker().0 => {
+                    let thread = thread()?;
                     let mut st = self.state.borrow_mut();
                     if st.pool.len() < POOL_MAX {
                         st.pool.push(thread);
@@ -319,7 +333,7 @@ mod tests {
             worker: init.get("worker").unwrap(),
             uncaught: init.get("uncaught").unwrap(),
         };
-        EventLoop::new(lua, state, hooks)
+        EventLoop::new(lua, state, hooks).unwrap()
     }
 
     #[test]
@@ -357,6 +371,36 @@ mod tests {
             }
         }
         // The same coroutine served them all, from the pool.
+        assert_eq!(ev.state.borrow().pool.len(), 1);
+    }
+
+    #[test]
+    fn a_callback_that_waited_is_resumed_by_its_key_and_its_coroutine_pooled() {
+        let ev = event_loop();
+        let f: Function = ev
+            .lua
+            .load("function() waiting = coroutine.running(); coroutine.yield(); resumed = true end")
+            .eval()
+            .unwrap();
+        ev.call(f, MultiValue::new()).unwrap();
+        // Suspended in its callback: not back in the pool.
+        assert_eq!(ev.state.borrow().pool.len(), 0);
+        let co: Thread = ev.lua.globals().get("waiting").unwrap();
+        let key = ev.lua.create_registry_value(co).unwrap();
+        ev.run_one(Task::Wake(Waker::Thread(key), MultiValue::new()))
+            .unwrap();
+        assert!(ev.lua.globals().get::<bool>("resumed").unwrap());
+        // Its callback over, the coroutine went back to the pool.
+        assert_eq!(ev.state.borrow().pool.len(), 1);
+        // A wake for a coroutine that has finished is stale: nothing runs.
+        let done = ev
+            .lua
+            .create_thread(ev.lua.load("function() end").eval().unwrap())
+            .unwrap();
+        done.resume::<()>(()).unwrap();
+        let key = ev.lua.create_registry_value(done).unwrap();
+        ev.run_one(Task::Wake(Waker::Thread(key), MultiValue::new()))
+            .unwrap();
         assert_eq!(ev.state.borrow().pool.len(), 1);
     }
 }

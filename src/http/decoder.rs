@@ -397,7 +397,10 @@ impl Decoder {
             let value = trim(h.value);
             // (An empty value need not point into the head: it is kept as empty at the
             // name's end.)
-            let (ns, ne) = (offset(name.as_bytes()), offset(name.as_bytes()) + name.len() as u32);
+            let (ns, ne) = (
+                offset(name.as_bytes()),
+                offset(name.as_bytes()) + name.len() as u32,
+            );
             let (vs, ve) = if value.is_empty() {
                 (ne, ne)
             } else {
@@ -808,7 +811,12 @@ mod tests {
         d.feed(b"GET / HTTP/1.1\r\nHost: x\r\nX-A:  b c \r\nX-Empty:\r\nX-Blank:   \r\n\r\n");
         d.feed(b"POST /2 HTTP/1.1\r\nHOST: y\r\nContent-Length: 2\r\n\r\nhi");
         assert_eq!(d.next(), Event::Head);
-        let first = own(&[("Host", "x"), ("X-A", "b c"), ("X-Empty", ""), ("X-Blank", "")]);
+        let first = own(&[
+            ("Host", "x"),
+            ("X-A", "b c"),
+            ("X-Empty", ""),
+            ("X-Blank", ""),
+        ]);
         assert_eq!(fields(&d), first);
         assert_eq!(d.fields().len(), 4);
         assert_eq!(d.next(), Event::End);
