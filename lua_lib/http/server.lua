@@ -35,8 +35,6 @@ local queueWrite = uv.queue_write_fast
 local coHttpNext = uv.co_http_next
 local nowFast, bufferedFast = uv.now_fast, uv.http_buffered_fast
 local concat, find, sub, format = table.concat, string.find, string.sub, string.format
-local newTable = require('table.new')
-local clearTable = require('table.clear')
 
 -- Status lines, lower-cased names, and the "name: value\r\n" lines of a head's header
 -- (one per value of a list): shared with http.
@@ -274,17 +272,25 @@ local function reject(server, client, client_ip, status, why)
   return "close"
 end
 
--- The buffers a response head is built in, reused (heads are built one at a time,
--- and nothing yields while one is): its pieces, and its headers by lower-case name.
+-- The buffer a response head is built in, as a list of pieces, reused (heads are
+-- built one at a time, and nothing yields while one is).
 local headParts = {}
-local headHeaders = newTable(0, 8)
 
--- Appends the lines of the head's header `name` and clears it (next allows clearing
--- the field it is at). Returns n and the next header's name and value.
-local function writeHeader(parts, n, hs, name, value)
-  n = appendHeader(parts, n, name, value)
-  hs[name] = nil
-  return n, next(hs, name)
+-- Appends the handler's header k, v to the head's pieces by its lower-case name, but
+-- holds back the ones the server looks at (returned, for process_request to write)
+-- and the ones it sets itself (connection, content-length, transfer-encoding).
+-- Returns n and the held-back values.
+local function handlerHeader(parts, n, k, v, ctype, date, cenc, vary, clen)
+  local l = lower(k)
+  if l == "content-type" then ctype = v
+  elseif l == "date" then date = v
+  elseif l == "content-encoding" then cenc = v
+  elseif l == "vary" then vary = v
+  elseif l == "content-length" then clen = v
+  elseif l ~= "connection" and l ~= "transfer-encoding" then
+    n = appendHeader(parts, n, l, v)
+  end
+  return n, ctype, date, cenc, vary, clen
 end
 
 -- Sends a streamed body (content is a function returning pieces, then nil) chunked,
@@ -389,25 +395,31 @@ function Server:process_request(client, client_ip, count, redis_module)
   end
 
   status = tonumber(status) or 200
-  -- (Emptied as the head is written, below: a key set to nil keeps its slot, so the
-  -- next response's same headers find theirs, where table.clear made every one a new
-  -- key again. Cleared here too if an error between filling and writing left some.)
-  local hs = headHeaders
-  if next(hs) ~= nil then clearTable(hs) end
-  -- (This and the head's loop below take their first entries one by one: a loop that
-  -- runs for every request can be compiled as a trace of its own before the request's
-  -- whole path is, and then splits that path. See docs/http.md, "Keeping the hot
-  -- path compiled".)
+  -- The head: the handler's headers first, by lower-case name, then the ones the
+  -- server looks at or sets. (The loop takes its first entries one by one: a loop
+  -- that runs for every request can be compiled as a trace of its own before the
+  -- request's whole path is, and then splits that path. See docs/http.md, "Keeping
+  -- the hot path compiled".)
+  local parts, n = headParts, 1
+  parts[1] = statusLines[status]
+  local ctype, date, cenc, vary, clen
   if rheaders then
     local k, v = next(rheaders)
-    if k ~= nil then hs[lower(k)] = v; k, v = next(rheaders, k) end
-    if k ~= nil then hs[lower(k)] = v; k, v = next(rheaders, k) end
-    while k ~= nil do hs[lower(k)] = v; k, v = next(rheaders, k) end
+    if k ~= nil then
+      n, ctype, date, cenc, vary, clen = handlerHeader(parts, n, k, v, ctype, date, cenc, vary, clen)
+      k, v = next(rheaders, k)
+    end
+    if k ~= nil then
+      n, ctype, date, cenc, vary, clen = handlerHeader(parts, n, k, v, ctype, date, cenc, vary, clen)
+      k, v = next(rheaders, k)
+    end
+    while k ~= nil do
+      n, ctype, date, cenc, vary, clen = handlerHeader(parts, n, k, v, ctype, date, cenc, vary, clen)
+      k, v = next(rheaders, k)
+    end
   end
-  if hs["content-type"] == nil then hs["content-type"] = "text/html" end
-  hs["date"] = hs["date"] or httpDate()
+  if ctype == nil then ctype = "text/html" end
   keepAlive = keepAlive and count < cfg.requests_per_connection and not self._stopping
-  hs["connection"] = keepAlive and "keep-alive" or "close"
   local bodiless = status == 204 or status == 304 or (status >= 100 and status < 200)
   local isHead = method == "HEAD"
   local streamed = type(content) == "function"
@@ -417,39 +429,34 @@ function Server:process_request(client, client_ip, count, redis_module)
   -- Compression: enabled, listed type, big enough (streams always), not encoded yet,
   -- not 204/304/HEAD, and the client accepts it.
   local encoding
-  if not bodiless and not isHead and hs["content-encoding"] == nil
-      and (streamed or #content >= (cfg.compression.min_size or 0)) and compressible(cfg, hs["content-type"]) then
+  if not bodiless and not isHead and cenc == nil
+      and (streamed or #content >= (cfg.compression.min_size or 0)) and compressible(cfg, ctype) then
     encoding = negotiate(headers["accept-encoding"])
   end
   if encoding then
-    hs["content-encoding"] = encoding
-    hs["vary"] = hs["vary"] and (hs["vary"] .. ", Accept-Encoding") or "Accept-Encoding"
+    cenc = encoding
+    vary = vary and (vary .. ", Accept-Encoding") or "Accept-Encoding"
     if not streamed then
       content = encoding == "gzip" and zlib.gzip(content) or zlib.deflate(content)
     end
   end
 
+  n = appendHeader(parts, n, "content-type", ctype)
+  if cenc ~= nil then n = appendHeader(parts, n, "content-encoding", cenc) end
+  if vary ~= nil then n = appendHeader(parts, n, "vary", vary) end
+  n = appendHeader(parts, n, "date", date or httpDate())
+  n = appendHeader(parts, n, "connection", keepAlive and "keep-alive" or "close")
   if streamed then
-    hs["content-length"] = nil
-    if not bodiless then hs["transfer-encoding"] = "chunked" end
+    if not bodiless then n = appendHeader(parts, n, "transfer-encoding", "chunked") end
   elseif not bodiless then
-    hs["content-length"] = #content
+    n = appendHeader(parts, n, "content-length", #content)
+  elseif clen ~= nil then
+    -- (A 304 may say the length a 200 would have had.)
+    n = appendHeader(parts, n, "content-length", clen)
   end
-
-  -- The head as a list of pieces in a reused buffer, joined once (no string per
-  -- header line, no table per response). Nothing yields until it is joined.
-  local parts, n = headParts, 1
-  parts[1] = statusLines[status]
-  local name, value = next(hs)
-  if name ~= nil then n, name, value = writeHeader(parts, n, hs, name, value) end
-  if name ~= nil then n, name, value = writeHeader(parts, n, hs, name, value) end
-  if name ~= nil then n, name, value = writeHeader(parts, n, hs, name, value) end
-  if name ~= nil then n, name, value = writeHeader(parts, n, hs, name, value) end
-  if name ~= nil then n, name, value = writeHeader(parts, n, hs, name, value) end
-  while name ~= nil do n, name, value = writeHeader(parts, n, hs, name, value) end
   parts[n + 1] = "\r\n"
-  -- A response with very many headers would keep the shared table that big.
-  if n > 4 * 32 then headHeaders = newTable(0, 8) end
+  -- A response with very many headers would keep the shared buffer that big.
+  if n > 4 * 32 then headParts = {} end
   local size = 0
   client.headWritten = true
   if streamed then

@@ -128,6 +128,37 @@ require('tap')(function(test)
     end)
   end)
 
+  test("the server's own headers: length, framing and connection its, date and vary the handler's", function(expect)
+    local big = string.rep("compress me please ", 500)
+    start({}, function(method, query)
+      if query == "/304" then
+        return nil, 304, { ["Content-Length"] = "42", ETag = '"v1"' }
+      end
+      return big, 200, { ["Content-Length"] = "3", ["Transfer-Encoding"] = "gzip", Connection = "upgrade",
+        Date = "Tue, 01 Jan 2030 00:00:00 GMT", Vary = "Cookie", ["content-type"] = "text/plain" }
+    end, function(srv)
+      raw(srv.port, "GET / HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\nGET /304 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        expect(function(reply)
+          local head, rest = reply:match("^(.-\r\n\r\n)(.*)$")
+          local length = tonumber(head:match("\r\ncontent%-length: (%d+)\r\n"))
+          assert(length and zlib.gunzip(rest:sub(1, length)) == big, head)
+          for _, line in ipairs({ "content-encoding: gzip", "vary: Cookie, Accept-Encoding",
+              "date: Tue, 01 Jan 2030 00:00:00 GMT", "connection: keep-alive", "content-type: text/plain" }) do
+            assert(head:find("\r\n" .. line:gsub("%-", "%%-") .. "\r\n", 1), line .. " in " .. head)
+          end
+          for name, times in pairs({ ["content-length"] = 1, ["transfer-encoding"] = 0, connection = 1, date = 1, vary = 1 }) do
+            local found = select(2, head:gsub("\r\n" .. name:gsub("%-", "%%-") .. ":", ""))
+            assert(found == times, name .. " " .. times .. " time(s) in " .. head)
+          end
+          -- A 304 keeps the length the handler says, and has no body.
+          local second = rest:sub(length + 1)
+          assert(second:find("^HTTP/1.1 304 ") and second:find("\r\ncontent%-length: 42\r\n")
+            and second:find('\r\netag: "v1"\r\n') and second:sub(-4) == "\r\n\r\n", second)
+          srv:stop()
+        end))
+    end)
+  end)
+
   test("HEAD sends headers only, with the body's length", function(expect)
     start({}, function() return "twelve bytes" end, function(srv)
       raw(srv.port, "HEAD / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", expect(function(reply)
