@@ -25,7 +25,8 @@
 //! by LuaJIT directly; comparing the metatable with an upvalue is its type check.
 
 use std::cell::RefCell;
-use std::collections::BTreeSet;
+use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::ffi::{c_int, CStr};
 
 use mlua::{ffi, Function, Lua, Result};
@@ -37,8 +38,33 @@ const TYPE_NAME: &CStr = c"stardust.http_decoder";
 
 thread_local! {
     /// Addresses of the live decoders, so that a binding given some userdata by an
-    /// mlua method (`try_read_into`) can tell whether it is one.
-    static LIVE: RefCell<BTreeSet<usize>> = const { RefCell::new(BTreeSet::new()) };
+    /// mlua method (`try_read_into`) can tell whether it is one. (Looked up for every
+    /// request, by `http_next`: hashed by `AddressHasher`.)
+    static LIVE: RefCell<HashSet<usize, BuildHasherDefault<AddressHasher>>> =
+        const { RefCell::new(HashSet::with_hasher(BuildHasherDefault::new())) };
+}
+
+/// Hashes an address with one multiplication (Fibonacci hashing), its high bits
+/// folded onto the low ones that pick the bucket: a set of addresses (ours, not the
+/// peer's) needs no defence against chosen keys, which SipHash, the default, pays for.
+#[derive(Default)]
+struct AddressHasher(u64);
+
+impl Hasher for AddressHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(self.0 ^ b as u64);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.0 ^ (self.0 >> 32)
+    }
 }
 
 /// The decoder inside `ud`, if `ud` is a live decoder. Dereferencing it is for a
