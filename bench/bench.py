@@ -407,6 +407,15 @@ def case_tls(quick, progress):
     return tables
 
 
+# Why a server case runs fewer than the four peers.
+CASE_NOTES = {
+    "tls": "Stardust and node only, with the same certificate (the issue's peer for this "
+           "case): Debian's lua-luv has no TLS, and the limit server speaks plain TCP.",
+    "gzip": "Stardust and node only (the issue's peer for this case): the body is a "
+            "64 KiB JSON document compressed per request, which the canned-response "
+            "peers do not do.",
+}
+
 CASES = {
     "hello-node-style": lambda q, p: case_hello("node-style", q, p),
     "seed": case_seed,
@@ -651,6 +660,8 @@ def main():
         if name == "seed":
             md += ["Historical, from the luvit talk (256 MB VM): " + ", ".join(
                 f"{k} {v[0]} req/s at {v[1]} MB" for k, v in SEED_HISTORY.items()) + ".", ""]
+        if name in CASE_NOTES:
+            md += [CASE_NOTES[name], ""]
         for title, rows in tables.items():
             md += [table_md(title, rows), ""]
     md_path = RESULTS / f"{stamp}.md"
