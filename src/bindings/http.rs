@@ -26,8 +26,8 @@
 
 use std::cell::RefCell;
 use std::collections::HashSet;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::ffi::{c_int, CStr};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use mlua::{ffi, Function, Lua, Result};
 
@@ -242,6 +242,8 @@ pub unsafe fn push_event(
     d: &mut Decoder,
     tables: bool,
 ) -> Option<c_int> {
+    // (Only a caller that wants the headers as a table needs the head's fields.)
+    d.keep_fields = tables;
     Some(match d.next() {
         Event::NeedMore => return None,
         Event::End => {

@@ -95,10 +95,14 @@ pub struct Decoder {
     /// The last head parsed.
     head: Head,
     /// Its header fields, as offsets from the head's start: name start and end, value
-    /// start and end (trimmed). Kept so that making a headers table does not parse the
-    /// head a second time; reused from head to head.
+    /// start and end (trimmed), if `keep_fields` was set when it was parsed. Kept so
+    /// that making a headers table does not parse the head a second time; reused from
+    /// head to head.
     fields: Vec<[u32; 4]>,
     fields_at: usize,
+    /// Whether heads keep their fields (see `fields`): off for a caller that takes a
+    /// head's header lines as they are (a connection then holds no list for them).
+    pub keep_fields: bool,
     pub max_head: usize,
     pub max_body: u64,
     body_seen: u64,
@@ -118,6 +122,7 @@ impl Decoder {
             head: Head::default(),
             fields: Vec::new(),
             fields_at: 0,
+            keep_fields: false,
             max_head: 8 * 1024,
             max_body: u64::MAX,
             body_seen: 0,
@@ -171,8 +176,9 @@ impl Decoder {
         &self.head
     }
 
-    /// That head's header fields, in order: (name as sent, value trimmed). Valid, like
-    /// the head, until the next `feed`.
+    /// That head's header fields, in order: (name as sent, value trimmed), if it was
+    /// parsed with `keep_fields` set (else none). Valid, like the head, until the next
+    /// `feed`.
     pub fn fields(&self) -> impl ExactSizeIterator<Item = (&[u8], &[u8])> + '_ {
         let at = |offset: u32| self.fields_at + offset as usize;
         self.fields
@@ -395,18 +401,18 @@ impl Decoder {
         for h in parsed_headers {
             let name = h.name;
             let value = trim(h.value);
-            // (An empty value need not point into the head: it is kept as empty at the
-            // name's end.)
-            let (ns, ne) = (
-                offset(name.as_bytes()),
-                offset(name.as_bytes()) + name.len() as u32,
-            );
-            let (vs, ve) = if value.is_empty() {
-                (ne, ne)
-            } else {
-                (offset(value), offset(value) + value.len() as u32)
-            };
-            self.fields.push([ns, ne, vs, ve]);
+            if self.keep_fields {
+                // (An empty value need not point into the head: it is kept as empty at
+                // the name's end.)
+                let ns = offset(name.as_bytes());
+                let ne = ns + name.len() as u32;
+                let (vs, ve) = if value.is_empty() {
+                    (ne, ne)
+                } else {
+                    (offset(value), offset(value) + value.len() as u32)
+                };
+                self.fields.push([ns, ne, vs, ve]);
+            }
             if name.eq_ignore_ascii_case("content-length") {
                 let n = parse_length(value).ok_or((400, "invalid Content-Length"))?;
                 if content_length.is_some_and(|old| old != n) {
@@ -808,6 +814,7 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         let mut d = Decoder::new(Mode::Request);
+        d.keep_fields = true;
         d.feed(b"GET / HTTP/1.1\r\nHost: x\r\nX-A:  b c \r\nX-Empty:\r\nX-Blank:   \r\n\r\n");
         d.feed(b"POST /2 HTTP/1.1\r\nHOST: y\r\nContent-Length: 2\r\n\r\nhi");
         assert_eq!(d.next(), Event::Head);
@@ -830,9 +837,17 @@ mod tests {
         assert_eq!(fields(&d), own(&[("Host", "z")]));
 
         let mut r = Decoder::new(Mode::Response);
+        r.keep_fields = true;
         r.feed(b"HTTP/1.1 204 No Content\r\nServer: s\r\n\r\n");
         assert_eq!(r.next(), Event::Head);
         assert_eq!(fields(&r), own(&[("Server", "s")]));
+
+        // Without keep_fields, a head keeps none.
+        d.keep_fields = false;
+        assert_eq!(d.next(), Event::End);
+        d.feed(b"GET /4 HTTP/1.1\r\nHost: w\r\n\r\n");
+        assert_eq!(d.next(), Event::Head);
+        assert_eq!(d.fields().len(), 0);
     }
 
     #[test]
