@@ -7,6 +7,7 @@
 //! - [`bindings`]: what Lua sees of the loop (`native`, wrapped by lua_lib/uv.lua), one
 //!   file per handle kind, plus json.
 //! - [`lua_lib`]: the embedded standard library (the Lua sources in lua_lib/).
+//! - [`math`]: the C math functions LuaJIT calls, so that glibc's libm is not loaded.
 //! - [`runtime`]: builds the Lua state, runs the main script's coroutine, then the loop.
 //!
 //! `src/main.rs` is only the command line.
@@ -15,4 +16,5 @@ pub mod bindings;
 pub mod event_loop;
 pub mod http;
 pub mod lua_lib;
+pub mod math;
 pub mod runtime;
