@@ -629,8 +629,8 @@ end
 local serve
 
 -- Suspends the connection's coroutine until `res` is finished (a handler may answer
--- later, from a timer) or the socket is gone. (Its own function: a loop inside
--- serve's loop would keep the JIT from compiling serve.)
+-- later, from a timer) or the socket is gone. (Its own function: a loop inside serve
+-- would keep the JIT from compiling serve.)
 local function awaitFinish(res, socket)
   repeat
     res._waiter = running()
@@ -667,86 +667,10 @@ function Server:_onConnection(handle)
   return serve(self, socket, dec, hkey, hgen)
 end
 
--- Serves requests on a connection until it closes. Between requests (the keep-alive
--- wait) it holds no coroutine: it registers the handle's on_readable callback for the
--- socket's next bytes and returns, and the loop calls that callback (serve again) in a
--- fresh coroutine when they come. An idle connection costs its socket, its decoder
--- and that closure. (hkey, hgen: the handle's id, for the raw read.)
-function serve(self, socket, dec, hkey, hgen)
-  local handle = socket._handle
-  local waiting = self._waiting
-  local idle = self._idle
-  local req, res
-
-  while true do
-    -- The next event, reading the socket for it as needed (native.http_next, in
-    -- src/bindings/fast.rs: one C call where next, read, next were three). a, b, ...:
-    -- its values (src/bindings/http.rs); for a head a complete, b method, c url,
-    -- d httpVersion, e keepAlive, f the header lines, g flags. No event yet: WAIT
-    -- when nothing of the next request has come (the handle's on_readable callback is
-    -- registered: this coroutine returns to the loop's pool), false in the middle of
-    -- one (this coroutine waits, through uv.co_read_into); nil at EOF, a: a read error.
-    local ev, a, b, c, d, e, f, g = httpNext(hkey, hgen, dec, req == nil)
-    if ev == WAIT or ev == false then
-      -- Waiting for (the rest of) a head: the sweep times the wait.
-      if req == nil and waiting[socket] == nil then
-        local between = ev == WAIT or dec:idle()
-        if self._closing and between then break end
-        waiting[socket] = self._now
-        idle[socket] = between
-      end
-      if ev == WAIT then return end
-      local ok, err = uv.co_read_into(handle, dec)
-      if ok == nil then
-        if err or dec:idle() then break end
-        dec:eof() -- the decoder reports whether the input ended mid-message
-      end
-    elseif ev == nil then
-      if a or dec:idle() then break end
-      dec:eof()
-    elseif ev == EV_HEAD then
-      waiting[socket] = nil
-      idle[socket] = false
-      req = IncomingMessage:request(socket, b, c, d, e, f)
-      res = ServerResponse:new(socket, req)
-      if band(g, EXPECT_CONTINUE) ~= 0 then
-        if self:listenerCount('checkContinue') > 0 then
-          self:emit('checkContinue', req, res)
-        else
-          handle:queue_write("HTTP/1.1 100 Continue\r\n\r\n")
-        end
-      end
-      local ok, err = emitRequest(self, req, res)
-      if not ok then
-        logHandlerError(err)
-        if not res.headersSent then
-          res._keepAlive = false
-          sendError(socket, 500)
-          res.finished = true
-        else
-          break
-        end
-      end
-      if a then -- no body: the message ended with its head
-        ev = EV_END
-      end
-    elseif ev == EV_BODY then
-      req:push(a)
-    end
-    if ev == EV_END then
-      req.complete = true
-      req:push(nil)
-      -- Answer in order: the next request waits until this response is done.
-      if not res.finished and not rawget(socket, "destroyed") then awaitFinish(res, socket) end
-      if not res._keepAlive or rawget(socket, "destroyed") then break end
-      req, res = nil, nil
-    elseif ev == EV_ERROR then -- a is the status to answer, b why
-      if not res or not res.headersSent then sendError(socket, a) end
-      break
-    end
-  end
-  waiting[socket] = nil
-  idle[socket] = nil
+-- Ends a connection that serve is done with.
+local function endConnection(self, socket, req, res)
+  self._waiting[socket] = nil
+  self._idle[socket] = nil
   if req and not req.complete then
     req.aborted = true
     req:emit('aborted')
@@ -754,6 +678,90 @@ function serve(self, socket, dec, hkey, hgen)
   end
   if res and not res.finished then res:emit('close') end
   closeConnection(socket)
+end
+
+-- Serves requests on a connection until it closes. Between requests (the keep-alive
+-- wait) it holds no coroutine: it registers the handle's on_readable callback for the
+-- socket's next bytes and returns, and the loop calls that callback (serve again) in a
+-- fresh coroutine when they come. An idle connection costs its socket, its decoder
+-- and that closure. (hkey, hgen: the handle's id, for the raw read; req, res: the
+-- request in progress, if any.)
+--
+-- It takes one event, then calls itself for the next (a tail call: no stack grows).
+-- (Not a loop: for the JIT, a loop here is an inner loop to every trace that starts
+-- before it, at the callback or the worker that runs it, and each such trace is
+-- abandoned until LuaJIT gives up on that start; tail calls to itself form a trace
+-- the others link to. See docs/http.md, "Keeping the hot path compiled".)
+function serve(self, socket, dec, hkey, hgen, req, res)
+  -- The next event, reading the socket for it as needed (native.http_next, in
+  -- src/bindings/fast.rs: one C call where next, read, next were three). a, b, ...:
+  -- its values (src/bindings/http.rs); for a head a complete, b method, c url,
+  -- d httpVersion, e keepAlive, f the header lines, g flags. No event yet: WAIT
+  -- when nothing of the next request has come (the handle's on_readable callback is
+  -- registered: this coroutine returns to the loop's pool), false in the middle of
+  -- one (this coroutine waits, through uv.co_read_into); nil at EOF, a: a read error.
+  local ev, a, b, c, d, e, f, g = httpNext(hkey, hgen, dec, req == nil)
+  if ev == WAIT or ev == false then
+    -- Waiting for (the rest of) a head: the sweep times the wait.
+    local waiting = self._waiting
+    if req == nil and waiting[socket] == nil then
+      local between = ev == WAIT or dec:idle()
+      if self._closing and between then return endConnection(self, socket, req, res) end
+      waiting[socket] = self._now
+      self._idle[socket] = between
+    end
+    if ev == WAIT then return end
+    local ok, err = uv.co_read_into(socket._handle, dec)
+    if ok == nil then
+      if err or dec:idle() then return endConnection(self, socket, req, res) end
+      dec:eof() -- the decoder reports whether the input ended mid-message
+    end
+  elseif ev == nil then
+    if a or dec:idle() then return endConnection(self, socket, req, res) end
+    dec:eof()
+  elseif ev == EV_HEAD then
+    self._waiting[socket] = nil
+    self._idle[socket] = false
+    req = IncomingMessage:request(socket, b, c, d, e, f)
+    res = ServerResponse:new(socket, req)
+    if band(g, EXPECT_CONTINUE) ~= 0 then
+      if self:listenerCount('checkContinue') > 0 then
+        self:emit('checkContinue', req, res)
+      else
+        socket._handle:queue_write("HTTP/1.1 100 Continue\r\n\r\n")
+      end
+    end
+    local ok, err = emitRequest(self, req, res)
+    if not ok then
+      logHandlerError(err)
+      if not res.headersSent then
+        res._keepAlive = false
+        sendError(socket, 500)
+        res.finished = true
+      else
+        return endConnection(self, socket, req, res)
+      end
+    end
+    if a then -- no body: the message ended with its head
+      ev = EV_END
+    end
+  elseif ev == EV_BODY then
+    req:push(a)
+  end
+  if ev == EV_END then
+    req.complete = true
+    req:push(nil)
+    -- Answer in order: the next request waits until this response is done.
+    if not res.finished and not rawget(socket, "destroyed") then awaitFinish(res, socket) end
+    if not res._keepAlive or rawget(socket, "destroyed") then
+      return endConnection(self, socket, req, res)
+    end
+    req, res = nil, nil
+  elseif ev == EV_ERROR then -- a is the status to answer, b why
+    if not res or not res.headersSent then sendError(socket, a) end
+    return endConnection(self, socket, req, res)
+  end
+  return serve(self, socket, dec, hkey, hgen, req, res)
 end
 
 -- ClientRequest ----------------------------------------------------------------------
