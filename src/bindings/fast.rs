@@ -255,8 +255,7 @@ extern "C" fn ffi_now() -> f64 {
         let Some(state) = cell.as_ref() else {
             return -1.0;
         };
-        let now = state.try_borrow().map_or(-1.0, |st| st.now() as f64);
-        now
+        state.try_borrow().map_or(-1.0, |st| st.now() as f64)
     })
 }
 

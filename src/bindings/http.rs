@@ -321,7 +321,9 @@ unsafe fn push_head(state: *mut ffi::lua_State, d: &Decoder, tables: bool) -> c_
 /// `native.http_headers(block, raw)`: the header tables of a head's `rawHead` block:
 /// `headers` (lower-case names; a repeated header joined with ", ", except set-cookie,
 /// which is a list) and, if `raw`, `rawHeaders` (name, value, ... as sent). A C
-/// function, like the decoder's methods: http.server calls it for every request.
+/// function, like the decoder's methods: http's requests call it when their headers
+/// are first read. (http.server's come as a table from `http_next` instead, made from
+/// the fields the decoder kept: see `push_head`.)
 ///
 /// # Safety
 /// Only Lua calls it, as a C function (with a valid state and LUA_MINSTACK free slots).
@@ -331,25 +333,6 @@ pub unsafe extern "C-unwind" fn headers(state: *mut ffi::lua_State) -> c_int {
     let want_raw = ffi::lua_toboolean(state, 2) != 0;
     // (The string stays alive as argument 1 while the slices into it are used.)
     let bytes = std::slice::from_raw_parts(block.cast::<u8>(), len);
-    match push_header_tables(state, bytes, want_raw) {
-        Some(n) => n,
-        None => ffi::luaL_error(
-            state,
-            c"http_headers: not a header block from the decoder".as_ptr(),
-        ),
-    }
-}
-
-/// Pushes the header tables of a header block (see `headers`) and returns their
-/// count; None, with nothing pushed, if the block does not parse.
-///
-/// # Safety
-/// A valid state with `LUA_MINSTACK` free slots; `bytes` outlives the call.
-unsafe fn push_header_tables(
-    state: *mut ffi::lua_State,
-    bytes: &[u8],
-    want_raw: bool,
-) -> Option<c_int> {
     // Most requests have a few headers: room for 16 first (cheap to set up), and for
     // as many as the decoder allows only if that is not enough.
     let mut few = [httparse::EMPTY_HEADER; 16];
@@ -359,20 +342,22 @@ unsafe fn push_header_tables(
         many = [httparse::EMPTY_HEADER; crate::http::decoder::MAX_HEADERS];
         parsed = httparse::parse_headers(bytes, &mut many);
     }
-    let Ok(httparse::Status::Complete((_, headers))) = parsed else {
-        return None;
+    let Ok(httparse::Status::Complete((_, parsed))) = parsed else {
+        return ffi::luaL_error(
+            state,
+            c"http_headers: not a header block from the decoder".as_ptr(),
+        );
     };
-    let n = headers.len();
-    // (Two slots to spare: http.server adds x-client-ip and x-real-ip.)
-    ffi::lua_createtable(state, 0, n as c_int + 2);
+    let n = parsed.len();
+    ffi::lua_createtable(state, 0, n as c_int);
     if want_raw {
         ffi::lua_createtable(state, (n * 2) as c_int, 0);
     }
-    let fields = headers
+    let fields = parsed
         .iter()
         .map(|h| (h.name.as_bytes(), crate::http::decoder::trim(h.value)));
     push_headers(state, fields, want_raw);
-    Some(1 + want_raw as c_int)
+    1 + want_raw as c_int
 }
 
 /// Fills the headers table (and the rawHeaders table above it, if `raw`) from the

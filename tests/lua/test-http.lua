@@ -553,6 +553,8 @@ require('tap')(function(test)
         assert(r == nil)
       end
     end
+    ok, err = pcall(native.http_headers, "no colon here\r\n\r\n")
+    assert(not ok and tostring(err):find("not a header block"), tostring(err))
     local tcp = native.new_tcp()
     ok, err = pcall(tcp.try_read_into, tcp, io.stdout)
     assert(not ok and tostring(err):find("expected an http decoder"), tostring(err))
