@@ -58,7 +58,10 @@ fn main() {
 /// - symbols are stripped here rather than by the profile's `strip`, so that
 ///   STARDUST_KEEP_SYMBOLS=1 gives the very same build with its symbols (a different
 ///   profile setting would change every symbol's name, and the names are what
-///   link-order.txt lists).
+///   link-order.txt lists);
+/// - the binary is not position-independent (`-no-pie`), so the dynamic loader has no
+///   relocations to apply: a PIE's 82 KB of them were read, and the 50 KB of pointers
+///   they patch copied, at every start. STARDUST_PIE=1 builds a PIE instead.
 fn link_layout() {
     let order = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/link-order.txt");
     println!("cargo:rerun-if-changed={}", order.display());
@@ -70,6 +73,10 @@ fn link_layout() {
         // Names missing from this build (libc's, or a function since renamed) are
         // expected: they are skipped.
         println!("cargo:rustc-link-arg-bins=-Wl,--no-warn-symbol-ordering");
+    }
+    println!("cargo:rerun-if-env-changed=STARDUST_PIE");
+    if std::env::var_os("STARDUST_PIE").is_none() {
+        println!("cargo:rustc-link-arg-bins=-no-pie");
     }
     println!("cargo:rerun-if-env-changed=STARDUST_KEEP_SYMBOLS");
     let profile = std::env::var("PROFILE").unwrap_or_default();
