@@ -78,8 +78,17 @@ pub fn run(opts: Options) -> Result<i32> {
     Ok(0)
 }
 
+/// The collector's pause: a cycle starts when the heap reaches this percentage of its
+/// size after the last one (LuaJIT's default is 200, twice). A server's heap peaks
+/// there, so a lower pause is a lower peak RSS, paid for with more frequent cycles.
+const GC_PAUSE: i32 = 150;
+/// The collector's speed against allocation, in percent (default 200). A faster
+/// collector ends each cycle sooner, so the heap grows less past the pause meanwhile;
+/// the work per cycle is the same. docs/memory.md has the measurements.
+const GC_STEPMUL: i32 = 400;
+
 /// A LuaJIT state with every standard library, `ffi` and `jit` included (Stardust
-/// scripts may use the FFI).
+/// scripts may use the FFI), and the collector set for a server's footprint.
 ///
 /// The state comes from `luaL_newstate`, so LuaJIT uses its own allocator. mlua's
 /// constructors install a Rust allocator instead, which sends every Lua allocation
@@ -95,6 +104,8 @@ pub fn new_state() -> Lua {
             "LuaJIT could not create a state (out of memory?)"
         );
         mlua::ffi::luaL_openlibs(state);
+        mlua::ffi::lua_gc(state, mlua::ffi::LUA_GCSETPAUSE, GC_PAUSE);
+        mlua::ffi::lua_gc(state, mlua::ffi::LUA_GCSETSTEPMUL, GC_STEPMUL);
         Lua::get_or_init_from_ptr(state).clone()
     }
 }

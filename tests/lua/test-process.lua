@@ -59,4 +59,12 @@ require('tap')(function(test)
     assert(process.versions.luajit:find("^2%.1"), process.versions.luajit)
     assert(process.versions.stardust and process.versions.mio)
   end)
+
+  test("the collector starts a cycle at 1.5x the heap, and runs at 4x allocation", function()
+    -- Each setter returns the value it replaces (src/runtime.rs sets them).
+    local pause = collectgarbage("setpause", 150)
+    local stepmul = collectgarbage("setstepmul", 400)
+    assert(pause == 150, "pause " .. pause)
+    assert(stepmul == 400, "stepmul " .. stepmul)
+  end)
 end)
