@@ -1,4 +1,7 @@
 //! The `stardust` command line.
+//!
+//! `main` is the C entry point itself (`no_main`), not Rust's: see `main` below.
+#![no_main]
 
 use stardust::runtime::{self, Options};
 
@@ -76,7 +79,33 @@ fn luajit_version() -> String {
         .to_string()
 }
 
-fn main() {
+/// The process's entry point, called by the C runtime. Rust's own start-up (std's
+/// `lang_start`) is skipped: to set up its stack-overflow message for the main
+/// thread, it reads /proc/self/maps through glibc's stdio and scanf, code that
+/// nothing else runs and that then stays in every process's RSS (docs/memory.md).
+/// What it does that Stardust needs is done here: SIGPIPE ignored (a write to a
+/// closed socket or pipe is an EPIPE error, not death), and standard descriptors
+/// that are closed opened on /dev/null (so that no socket becomes stdout).
+/// A panic is reported and exits with 101, as under std's start-up.
+#[unsafe(no_mangle)]
+pub extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
+    // SAFETY: plain libc calls on the process's own descriptors and signal table,
+    // before any other thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+        for fd in 0..3 {
+            if libc::fcntl(fd, libc::F_GETFD) == -1 {
+                libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+            }
+        }
+    }
+    match std::panic::catch_unwind(run) {
+        Ok(()) => 0,
+        Err(_) => 101,
+    }
+}
+
+fn run() {
     let opts = parse(std::env::args().skip(1).collect());
     if let Some(script) = &opts.script {
         if let Err(e) = std::fs::metadata(script).and_then(|m| {

@@ -214,6 +214,57 @@ fn process_exit_and_exit_code() {
     assert_eq!(o.status.code(), Some(0));
 }
 
+// src/main.rs does what Rust's own start-up would (it skips it): these two check it.
+
+#[test]
+fn writing_to_a_closed_pipe_is_an_error_not_a_signal() {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stardust"))
+        .args(["-e", "for i = 1, 200000 do print(i) end"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("stardust starts");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    // The reader is gone now: the rest of the prints meet a closed pipe.
+    assert_eq!(first, "1\n");
+    let status = child.wait().unwrap();
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "SIGPIPE is ignored, so the process ends normally: {status:?}"
+    );
+}
+
+#[test]
+fn a_closed_stdout_is_reopened_on_dev_null() {
+    use std::os::unix::process::CommandExt;
+    let script = "local f = io.popen('readlink /proc/' .. process.pid .. '/fd/1') \
+                  io.stderr:write(f:read('*l'), '\\n') f:close()";
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_stardust"));
+    cmd.args(["-e", script])
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped());
+    // SAFETY: close(2) is async-signal-safe, as pre_exec requires.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::close(1);
+            Ok(())
+        });
+    }
+    let o = cmd.output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o),
+        "/dev/null\n",
+        "fd 1 is /dev/null, not whatever the process opened first"
+    );
+}
+
 #[test]
 fn seed_examples_run_verbatim() {
     let o = stardust(&["examples/object-system.lua"]);
