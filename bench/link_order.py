@@ -68,6 +68,12 @@ def defined_functions(binary):
     return names
 
 
+# The C run-time's start-up code in the binary (crt1.o's _start, crtbegin.o's
+# frame_dummy), which runs in every process but which callgrind counts as
+# "(below main)", so that no workload names it.
+STARTUP = ["_start", "frame_dummy"]
+
+
 def order(lists, defined):
     """One list: each workload's functions that the binary defines, those of earlier
     workloads first, each name once. Within a workload the names are sorted (the
@@ -130,7 +136,7 @@ def main():
     with tempfile.TemporaryDirectory() as outdir:
         for name, args, url, loads in WORKLOADS:
             lists.append(run_workload(name, args, url, loads, outdir))
-    names = order(lists, defined)
+    names = order([STARTUP] + lists, defined)
     if len(names) < 100:
         raise SystemExit(f"only {len(names)} functions ran: is the profile broken?")
     header = ("# The functions Stardust's servers run, first in .text (build.rs; "
