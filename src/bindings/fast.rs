@@ -30,6 +30,12 @@
 //! Each function holds the loop state in a userdata upvalue, so the state lives as
 //! long as any of them.
 //!
+//! A Lua error raised here (a bad argument, a busy state) goes back to its `pcall`
+//! by a jump, over these Rust frames (LuaJIT's internal unwinding, .cargo/config.toml;
+//! PUC Lua's longjmp is the same): no value that needs dropping (a borrow of the loop
+//! state, a `String`) may be live where one can be raised. Only running out of memory
+//! can raise in the pushes that follow a `String`'s making (`push_error`).
+//!
 //! Four more are plain C functions for LuaJIT's FFI, which a trace calls directly,
 //! with no C-call boundary (a `lua_CFunction` called from compiled code ends the
 //! trace, and the code after it runs interpreted until the next trace starts):
@@ -145,7 +151,9 @@ unsafe fn push_error(l: *mut ffi::lua_State, code: &str, message: &str) -> c_int
 }
 
 unsafe extern "C-unwind" fn now(l: *mut ffi::lua_State) -> c_int {
-    let now = state(l).borrow().now();
+    let Ok(now) = state(l).try_borrow().map(|st| st.now()) else {
+        return busy(l);
+    };
     ffi::lua_pushnumber(l, now as ffi::lua_Number);
     1
 }
