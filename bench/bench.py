@@ -184,6 +184,14 @@ def raise_nofile():
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, want), hard))
 
 
+def port_in_use(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        return True
+    except OSError:
+        return False
+
+
 class Server:
     """A server process, started in its own process group and always killed."""
 
@@ -191,6 +199,11 @@ class Server:
         self.cmd, self.port = cmd, port
 
     def __enter__(self):
+        # A server left on the port (by a run killed with SIGKILL, or by hand) would
+        # answer in this one's place, and be measured as it.
+        if port_in_use(self.port):
+            raise RuntimeError(f"port {self.port} is already in use by another process: "
+                               f"stop it and run again (ss -ltnp | grep :{self.port})")
         self.proc = subprocess.Popen(self.cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                      preexec_fn=lambda: (os.setsid(), raise_nofile()), cwd=ROOT)
         RUNNING.append(self.proc)
@@ -206,6 +219,8 @@ class Server:
         else:
             raise RuntimeError(f"{self.cmd} did not listen on {self.port}")
         time.sleep(0.2)
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"{self.cmd} exited early")
         self.idle_rss = status_kb(self.proc.pid, "VmRSS")
         return self
 

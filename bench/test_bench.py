@@ -88,7 +88,22 @@ def main():
     merged = link_order.order([names, ["_ZN3foo17h0123E", "lj_tab_new"]],
                               {"main", "lj_tab_new", "lj_BC_MOV", "_ZN3foo17h0123E"})
     check(merged == ["lj_BC_MOV", "lj_tab_new", "main", "_ZN3foo17h0123E"], f"order {merged}")
-    print("bench parsers: 11 passed, 0 failed")
+    # A server whose port another process holds is refused, rather than measured as
+    # the process that answers there.
+    import socket
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    port = holder.getsockname()[1]
+    try:
+        with bench.Server([sys.executable, "-c", "import time; time.sleep(30)"], port):
+            raise AssertionError("a server was started on a port in use")
+    except RuntimeError as e:
+        check("already in use" in str(e), f"port in use: {e}")
+    finally:
+        holder.close()
+    check(not bench.RUNNING, "the refused server left a process")
+    print("bench parsers: 12 passed, 0 failed")
 
 
 if __name__ == "__main__":
