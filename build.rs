@@ -1,5 +1,6 @@
-//! Embeds every file under lua_lib/ into the binary as (module name, source) pairs.
-//! `lua_lib/http/server.lua` becomes the module `http.server`.
+//! Embeds every file under lua_lib/ into the binary as (module name, source) pairs
+//! (`lua_lib/http/server.lua` becomes the module `http.server`), and sets how the
+//! binary is linked: its code layout and libgcc's unwinder (docs/memory.md).
 
 use std::fs;
 use std::path::Path;
@@ -48,6 +49,7 @@ fn main() {
     println!("cargo:rustc-env=STARDUST_MIO_VERSION={mio}");
 
     link_layout();
+    static_unwinder();
 }
 
 /// How the stardust binary is linked (see docs/memory.md):
@@ -83,6 +85,37 @@ fn link_layout() {
     if profile == "release" && std::env::var_os("STARDUST_KEEP_SYMBOLS").is_none() {
         println!("cargo:rustc-link-arg-bins=-Wl,--strip-all");
     }
+}
+
+/// Links libgcc's unwinder (which Rust's panics use) into the binary from the static
+/// `libgcc_eh.a` instead of loading `libgcc_s.so.1`: a shared library costs every
+/// process its relocations, its writable pages and the blocks of its code that start-up
+/// touches, about 100 KB of RSS (docs/memory.md, "No libgcc_s"). Rust's standard
+/// library asks for `-lgcc_s`; a linker script of that name, put first on the search
+/// path, answers with the archive. STARDUST_LIBGCC_S=1 keeps the shared library.
+fn static_unwinder() {
+    println!("cargo:rerun-if-env-changed=STARDUST_LIBGCC_S");
+    if std::env::var("TARGET").as_deref() != Ok("x86_64-unknown-linux-gnu")
+        || std::env::var_os("STARDUST_LIBGCC_S").is_some()
+    {
+        return;
+    }
+    // The C compiler the link goes through knows where its libgcc_eh.a is.
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let archive = std::process::Command::new(cc)
+        .arg("-print-file-name=libgcc_eh.a")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    // (It prints the bare name back when it has no such file.)
+    if !Path::new(&archive).is_absolute() || !Path::new(&archive).exists() {
+        println!("cargo:warning=no libgcc_eh.a found: linking libgcc_s.so.1");
+        return;
+    }
+    let dir = Path::new(&std::env::var("OUT_DIR").unwrap()).join("static-unwinder");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join("libgcc_s.so"), format!("INPUT({archive})\n")).unwrap();
+    println!("cargo:rustc-link-search=native={}", dir.display());
 }
 
 /// Whether rustc links this build with its own lld, which knows

@@ -265,6 +265,32 @@ fn a_closed_stdout_is_reopened_on_dev_null() {
     );
 }
 
+/// Every shared library costs each process its own resident pages (docs/memory.md):
+/// the binary defines the math functions (no libm) and links libgcc's unwinder
+/// statically (no libgcc_s), so it maps glibc's libc and loader only.
+#[cfg(all(target_arch = "x86_64", target_os = "linux", target_env = "gnu"))]
+#[test]
+fn the_only_shared_libraries_are_libc_and_its_loader() {
+    let o = stardust(&[
+        "-e",
+        "local f = assert(io.open('/proc/self/maps')) io.write(f:read('*a')) f:close()",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let mut libs: Vec<String> = stdout(&o)
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(5))
+        .filter(|path| path.contains(".so"))
+        .map(|path| path.rsplit('/').next().unwrap().to_string())
+        .collect();
+    libs.sort();
+    libs.dedup();
+    assert_eq!(
+        libs,
+        ["ld-linux-x86-64.so.2", "libc.so.6"],
+        "a new shared library (built with STARDUST_LIBGCC_S=1? see build.rs)"
+    );
+}
+
 #[test]
 fn seed_examples_run_verbatim() {
     let o = stardust(&["examples/object-system.lua"]);
