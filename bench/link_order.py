@@ -8,8 +8,8 @@ put first and together in the binary (build.rs passes the file to lld as
 It builds the release binary with its symbols (STARDUST_KEEP_SYMBOLS=1, in
 target/link-order/, so the binary in target/release/ is left alone), runs each
 workload below under valgrind's callgrind, and lists every function of the binary that
-ran, workload by workload (sorted within each): the seed's server first, then what
-the later workloads add. Run it again when a dependency or the compiler changes (their functions' names
+ran, workload by workload (sorted within each): the seed's server first, with every
+function of LuaJIT's that ran in any workload, then what the later workloads add. Run it again when a dependency or the compiler changes (their functions' names
 change with them) or after large changes to the runtime; a stale list only costs
 memory, never correctness. Needs valgrind and ab (apache2-utils). Every server it
 starts listens on 127.0.0.1 and is killed when its workload ends.
@@ -68,6 +68,17 @@ def defined_functions(binary):
     return names
 
 
+def luajit_functions():
+    """The names of the functions LuaJIT's own archive defines (mlua-sys builds it)."""
+    archives = sorted(TARGET.glob("release/build/mlua-sys-*/out/lib/libluajit.a"))
+    if not archives:
+        raise SystemExit("no libluajit.a under target/link-order/: did the build change?")
+    out = subprocess.run(["nm", "--defined-only", str(archives[-1])], capture_output=True,
+                         text=True, check=True).stdout
+    return {parts[2] for parts in map(str.split, out.splitlines())
+            if len(parts) == 3 and parts[1] in "tT"}
+
+
 # The C run-time's start-up code in the binary (crt1.o's _start, crtbegin.o's
 # frame_dummy), which runs in every process but which callgrind counts as
 # "(below main)", so that no workload names it.
@@ -85,6 +96,17 @@ def order(lists, defined):
         seen.update(new)
         result += new
     return result
+
+
+def luajit_with_the_first(lists, luajit):
+    """The workloads' lists, with every LuaJIT function of the later ones added to the
+    first. Which of LuaJIT's compiler functions run depends on the traces it happens
+    to compile, and that differs from run to run of the same workload (a register
+    spill, one more optimisation pass): a function that ran only in a later workload
+    this time would otherwise be laid out with that workload's code, and a plain-HTTP
+    server meeting it next time would fault in a 64 KiB block for it alone."""
+    extra = [name for names in lists[1:] for name in names if name in luajit]
+    return [lists[0] + extra] + lists[1:]
 
 
 def wait_port(port, proc, timeout=60):
@@ -136,7 +158,7 @@ def main():
     with tempfile.TemporaryDirectory() as outdir:
         for name, args, url, loads in WORKLOADS:
             lists.append(run_workload(name, args, url, loads, outdir))
-    names = order([STARTUP] + lists, defined)
+    names = order([STARTUP] + luajit_with_the_first(lists, luajit_functions()), defined)
     if len(names) < 100:
         raise SystemExit(f"only {len(names)} functions ran: is the profile broken?")
     header = ("# The functions Stardust's servers run, first in .text (build.rs; "
