@@ -607,8 +607,8 @@ def targets_md(results):
     if libs:
         lo, med, hi = spread(libs)
         lines += ["", f"For scale (memory): {med / 1024:.2f} MB ({lo / 1024:.2f}-{hi / 1024:.2f}) of "
-                  "Stardust's RSS in the seed case were pages of the shared libraries (libc, "
-                  "libgcc_s, ld.so), which every program linked to them maps here; the 3.0 MB target "
+                  "Stardust's RSS in the seed case were pages of the shared libraries (libc and "
+                  "ld.so), which every program linked to them maps here; the 3.0 MB target "
                   "leaves the rest for the binary's pages and all private memory."]
         # The other peers' peaks in the same runs: what a program with no Lua at all
         # (the limit server) and LuaJIT with luv (luvit's core) take here.
