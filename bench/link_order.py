@@ -9,7 +9,8 @@ It builds the release binary with its symbols (STARDUST_KEEP_SYMBOLS=1, in
 target/link-order/, so the binary in target/release/ is left alone), runs each
 workload below under valgrind's callgrind, and lists every function of the binary that
 ran, workload by workload (sorted within each): the seed's server first, with every
-function of LuaJIT's that ran in any workload, then what the later workloads add. Run it again when a dependency or the compiler changes (their functions' names
+function of LuaJIT's that ran in any workload, then what the later workloads add.
+Run it again when a dependency or the compiler changes (their functions' names
 change with them) or after large changes to the runtime; a stale list only costs
 memory, never correctness. Needs valgrind and ab (apache2-utils). Every server it
 starts listens on 127.0.0.1 and is killed when its workload ends.
