@@ -29,9 +29,28 @@ fn main() {
     println!("cargo:rerun-if-changed=lua_lib");
     let mut files = Vec::new();
     walk(Path::new("lua_lib"), "", &mut files);
-    let mut src = String::from("/// (module path under lua_lib/ without .lua, source)\npub static FILES: &[(&str, &str)] = &[\n");
+    // Each source is stored deflated (docs/memory.md, "The Lua sources are stored
+    // deflated"): a server reads its modules' sources once, at start, and the pages
+    // that held them stayed resident for good.
+    let out_dir = Path::new(&std::env::var("OUT_DIR").unwrap()).join("lua_lib");
+    fs::create_dir_all(&out_dir).unwrap();
+    let mut src = String::from(
+        "/// (module path under lua_lib/ without .lua, source length, deflated source)\n\
+         pub static FILES: &[(&str, usize, &[u8])] = &[\n",
+    );
     for (name, path) in &files {
-        src.push_str(&format!("    ({name:?}, include_str!({path:?})),\n"));
+        let source = fs::read(path).unwrap();
+        let deflated = out_dir.join(format!("{}.deflate", name.replace('/', ".")));
+        fs::write(
+            &deflated,
+            miniz_oxide::deflate::compress_to_vec(&source, 10),
+        )
+        .unwrap();
+        src.push_str(&format!(
+            "    ({name:?}, {}, include_bytes!({:?})),\n",
+            source.len(),
+            deflated.display().to_string()
+        ));
     }
     src.push_str("];\n");
     let out = Path::new(&std::env::var("OUT_DIR").unwrap()).join("lua_lib.rs");

@@ -45,7 +45,7 @@ pub fn run(opts: Options) -> Result<i32> {
     native.set("argv", argv)?;
 
     let init: Table = lua
-        .load(lua_lib::source("init").expect("lua_lib/init.lua is embedded"))
+        .load(lua_lib::source("init", "").expect("lua_lib/init.lua is embedded"))
         .set_name("@lua_lib/init.lua")
         .call(native)?;
     let hooks = Hooks {

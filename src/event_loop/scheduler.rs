@@ -325,7 +325,7 @@ mod tests {
         let native = crate::bindings::native_table(&lua, &state).unwrap();
         native.set("argv", lua.create_table().unwrap()).unwrap();
         let init: mlua::Table = lua
-            .load(crate::lua_lib::source("init").unwrap())
+            .load(crate::lua_lib::source("init", "").unwrap())
             .set_name("@lua_lib/init.lua")
             .call(native)
             .unwrap();
