@@ -32,15 +32,16 @@ fn main() {
     // Each source is stored deflated (docs/memory.md, "The Lua sources are stored
     // deflated"): a server reads its modules' sources once, at start, and the pages
     // that held them stayed resident for good.
-    let out_dir = Path::new(&std::env::var("OUT_DIR").unwrap()).join("lua_lib");
-    fs::create_dir_all(&out_dir).unwrap();
+    let out = std::path::PathBuf::from(std::env::var("OUT_DIR").unwrap());
+    let deflated_dir = out.join("lua_lib");
+    fs::create_dir_all(&deflated_dir).unwrap();
     let mut src = String::from(
         "/// (module path under lua_lib/ without .lua, source length, deflated source)\n\
          pub static FILES: &[(&str, usize, &[u8])] = &[\n",
     );
     for (name, path) in &files {
         let source = fs::read(path).unwrap();
-        let deflated = out_dir.join(format!("{}.deflate", name.replace('/', ".")));
+        let deflated = deflated_dir.join(format!("{}.deflate", name.replace('/', ".")));
         fs::write(
             &deflated,
             miniz_oxide::deflate::compress_to_vec(&source, 10),
@@ -53,8 +54,7 @@ fn main() {
         ));
     }
     src.push_str("];\n");
-    let out = Path::new(&std::env::var("OUT_DIR").unwrap()).join("lua_lib.rs");
-    fs::write(out, src).unwrap();
+    fs::write(out.join("lua_lib.rs"), src).unwrap();
 
     // `stardust -v` names the mio it was built with.
     println!("cargo:rerun-if-changed=Cargo.lock");
