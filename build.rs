@@ -1,6 +1,7 @@
-//! Embeds every file under lua_lib/ into the binary as (module name, source) pairs
-//! (`lua_lib/http/server.lua` becomes the module `http.server`), and sets how the
-//! binary is linked: its code layout and libgcc's unwinder (docs/memory.md).
+//! Embeds every file under lua_lib/ into the binary, deflated, as (module name,
+//! source length, deflated source) entries (`lua_lib/http/server.lua` becomes the
+//! module `http.server`), and sets how the binary is linked: its code layout and
+//! libgcc's unwinder (docs/memory.md).
 
 use std::fs;
 use std::path::Path;
