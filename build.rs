@@ -77,12 +77,13 @@ fn main() {
     }
 }
 
-/// Whether this build links the C library statically (`.cargo/config.toml` asks for
-/// it on x86_64-unknown-linux-gnu: docs/memory.md, "A static binary").
+/// Whether this build links glibc statically (`.cargo/config.toml` asks for it on
+/// x86_64-unknown-linux-gnu: docs/memory.md, "A static binary").
 fn is_static() -> bool {
-    std::env::var("CARGO_CFG_TARGET_FEATURE")
+    let crt_static = std::env::var("CARGO_CFG_TARGET_FEATURE")
         .map(|f| f.split(',').any(|f| f == "crt-static"))
-        .unwrap_or(false)
+        .unwrap_or(false);
+    crt_static && std::env::var("CARGO_CFG_TARGET_ENV").as_deref() == Ok("gnu")
 }
 
 /// What the static binary links besides Rust's and LuaJIT's code:

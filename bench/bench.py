@@ -600,16 +600,22 @@ def targets_md(results):
                   "measures. A req/s target above its ratio to node cannot be met on this machine."]
         lines += ceilings
     # What memory the machine allows: the pages of the shared libraries (glibc and its
-    # kin) that Stardust had resident, which any program linked to them has too.
+    # kin) that Stardust had resident, which any program linked to them has too; the
+    # static build maps none.
     seed = results.get("seed")
-    libs = seed and [x.get("lib_rss_kb") for t in seed.values() for x in t.get("stardust", [])
-                     if x.get("lib_rss_kb")]
-    if libs:
-        lo, med, hi = spread(libs)
-        lines += ["", f"For scale (memory): {med / 1024:.2f} MB ({lo / 1024:.2f}-{hi / 1024:.2f}) of "
-                  "Stardust's RSS in the seed case were pages of the shared libraries (libc and "
-                  "ld.so), which every program linked to them maps here; the 3.0 MB target "
-                  "leaves the rest for the binary's pages and all private memory."]
+    if seed:
+        libs = [x.get("lib_rss_kb") for t in seed.values() for x in t.get("stardust", [])
+                if x.get("lib_rss_kb")]
+        if libs:
+            lo, med, hi = spread(libs)
+            lines += ["", f"For scale (memory): {med / 1024:.2f} MB ({lo / 1024:.2f}-{hi / 1024:.2f}) "
+                      "of Stardust's RSS in the seed case were pages of the shared libraries "
+                      "(libc and ld.so), which every program linked to them maps here; the 3.0 MB "
+                      "target leaves the rest for the binary's pages and all private memory."]
+        else:
+            lines += ["", "For scale (memory): Stardust maps no shared library (glibc is linked "
+                      "into its binary: docs/memory.md), so its RSS in the seed case is its "
+                      "binary's pages and its private memory."]
         # The other peers' peaks in the same runs: what a program with no Lua at all
         # (the limit server) and LuaJIT with luv (luvit's core) take here.
         others = []
