@@ -270,7 +270,7 @@ fn a_closed_stdout_is_reopened_on_dev_null() {
 /// statically (no libgcc_s), so it maps glibc's libc and loader only.
 #[cfg(all(target_arch = "x86_64", target_os = "linux", target_env = "gnu"))]
 #[test]
-fn the_only_shared_libraries_are_libc_and_its_loader() {
+fn no_shared_library_but_libc_and_its_loader() {
     let o = stardust(&[
         "-e",
         "local f = assert(io.open('/proc/self/maps')) io.write(f:read('*a')) f:close()",
