@@ -71,9 +71,9 @@ fn main() {
 
     link_layout();
     if is_static() {
-        static_link();
+        static_link(&out);
     } else {
-        static_unwinder();
+        static_unwinder(&out);
     }
 }
 
@@ -97,15 +97,7 @@ fn is_static() -> bool {
 ///   the code that runs (link-order.txt), never read;
 /// - no-ops in place of the start-up's registration of the unwind tables
 ///   (`src/c/no_frame_registry.c`), which read a page of them.
-fn static_link() {
-    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
-    let path_of = |file: &str| {
-        std::process::Command::new(&cc)
-            .arg(format!("-print-file-name={file}"))
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-            .unwrap_or_default()
-    };
+fn static_link(out: &Path) {
     let run = |tool: &str, args: &[&str]| -> String {
         let out = std::process::Command::new(tool)
             .args(args)
@@ -113,6 +105,10 @@ fn static_link() {
             .unwrap_or_else(|e| panic!("{tool} (binutils) is needed for the static build: {e}"));
         assert!(out.status.success(), "{tool} {args:?} failed");
         String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let path_of = |file| {
+        let path = c_compiler_file(file).unwrap_or_else(|| panic!("the C compiler has no {file}"));
+        path.display().to_string()
     };
     let (archive, shared) = (path_of("libc.a"), path_of("libc.so.6"));
     // What libc.a defines...
@@ -162,7 +158,6 @@ fn static_link() {
         table.push_str(&format!("  s{i},\n"));
     }
     table.push_str("};\n");
-    let out = std::path::PathBuf::from(std::env::var("OUT_DIR").unwrap());
     fs::write(out.join("ffi_symbols_table.h"), table).unwrap();
     // The objects are given to the linker themselves, not in an archive: the only
     // references to their functions are made by --wrap, and the linker does not pull
@@ -170,7 +165,7 @@ fn static_link() {
     let objects = cc::Build::new()
         .file("src/c/ffi_symbols.c")
         .file("src/c/no_frame_registry.c")
-        .include(&out)
+        .include(out)
         .compile_intermediates();
     for object in objects {
         println!("cargo:rustc-link-arg-bins={}", object.display());
@@ -248,29 +243,38 @@ fn link_layout() {
 /// touches, about 100 KB of RSS (docs/memory.md, "No libgcc_s"). Rust's standard
 /// library asks for `-lgcc_s`; a linker script of that name, put first on the search
 /// path, answers with the archive. STARDUST_LIBGCC_S=1 keeps the shared library.
-fn static_unwinder() {
+fn static_unwinder(out: &Path) {
     println!("cargo:rerun-if-env-changed=STARDUST_LIBGCC_S");
     if std::env::var("TARGET").as_deref() != Ok("x86_64-unknown-linux-gnu")
         || std::env::var_os("STARDUST_LIBGCC_S").is_some()
     {
         return;
     }
-    // The C compiler the link goes through knows where its libgcc_eh.a is.
-    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
-    let archive = std::process::Command::new(cc)
-        .arg("-print-file-name=libgcc_eh.a")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default();
-    // (It prints the bare name back when it has no such file.)
-    if !Path::new(&archive).is_absolute() || !Path::new(&archive).exists() {
+    let Some(archive) = c_compiler_file("libgcc_eh.a") else {
         println!("cargo:warning=no libgcc_eh.a found: linking libgcc_s.so.1");
         return;
-    }
-    let dir = Path::new(&std::env::var("OUT_DIR").unwrap()).join("static-unwinder");
+    };
+    let dir = out.join("static-unwinder");
     fs::create_dir_all(&dir).unwrap();
-    fs::write(dir.join("libgcc_s.so"), format!("INPUT({archive})\n")).unwrap();
+    fs::write(
+        dir.join("libgcc_s.so"),
+        format!("INPUT({})\n", archive.display()),
+    )
+    .unwrap();
     println!("cargo:rustc-link-search=native={}", dir.display());
+}
+
+/// Where the C compiler the link goes through has one of its libraries (`libc.a`,
+/// `libgcc_eh.a`), if it has it.
+fn c_compiler_file(name: &str) -> Option<std::path::PathBuf> {
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let out = std::process::Command::new(cc)
+        .arg(format!("-print-file-name={name}"))
+        .output()
+        .ok()?;
+    let path = std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    // (It prints the bare name back when it has no such file.)
+    (path.is_absolute() && path.exists()).then_some(path)
 }
 
 /// Whether rustc links this build with its own lld, which knows

@@ -266,8 +266,9 @@ fn a_closed_stdout_is_reopened_on_dev_null() {
 }
 
 /// Every shared library costs each process its own resident pages (docs/memory.md):
-/// the binary defines the math functions (no libm) and links libgcc's unwinder
-/// statically (no libgcc_s), so it maps glibc's libc and loader only.
+/// the static build links glibc in and maps none; a dynamic one defines the math
+/// functions (no libm) and links libgcc's unwinder statically (no libgcc_s), so it
+/// maps glibc's libc and loader only.
 #[cfg(all(target_arch = "x86_64", target_os = "linux", target_env = "gnu"))]
 #[test]
 fn no_shared_library_but_libc_and_its_loader() {
