@@ -209,6 +209,8 @@ function Socket:connect(port, host, callback)
   self._handle = uv.new_tcp()
   local ok, err, code = self._handle:connect(ip, port, function(cerr, ccode)
     self.connecting = false
+    -- Destroyed while connecting: the connect was canceled, as the script asked.
+    if self.destroyed then return end
     if cerr then
       return self:destroy(makeError(cerr, ccode))
     end

@@ -167,12 +167,14 @@ local function suspend(co)
 end
 
 -- For calls that can simply be retried (read, accept): a stray wake-up just retries.
+-- A wake-up with an error (ECANCELED: the handle was closed) ends the wait.
 local function retry(handle, method, arg)
   local co = running()
   while true do
     local a, b, c = handle[method](handle, arg)
     if a ~= WAIT then return a, b, c end
-    suspend(co)
+    local err, code = suspend(co)
+    if err then return nil, err, code end
   end
 end
 
@@ -211,7 +213,8 @@ function uv.co_http_next(decoder, key, gen, co, tables)
   while true do
     local ev, a, b, c, d, e, f, g = native.http_next(key, gen, decoder, true, tables)
     if ev ~= WAIT then return ev, a, b, c, d, e, f, g end
-    suspend(co)
+    local err, code = suspend(co)
+    if err then return nil, err, code end
   end
 end
 -- Next accepted connection (a new tcp handle).

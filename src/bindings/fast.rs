@@ -56,9 +56,9 @@ use std::ffi::{c_int, CStr};
 
 use mlua::{ffi, Function, Lua, Result, Table};
 
-use super::errors::describe;
-use super::tcp::{enqueue, read_once, ReadOnce};
-use crate::event_loop::handle::{HandleId, Kind, Socket, Waker};
+use crate::event_loop::errors::describe;
+use crate::event_loop::stream::{enqueue, read_once, ReadOnce, Socket};
+use crate::event_loop::handle::{HandleId, Kind, Waker};
 use crate::event_loop::scheduler::wait_marker;
 use crate::event_loop::{LoopState, SharedState};
 use crate::http::decoder::Decoder;

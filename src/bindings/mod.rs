@@ -6,7 +6,6 @@
 //! No binding here ever calls Lua: a binding that has to report something later queues
 //! a `Task` and returns.
 
-pub mod errors;
 pub mod fast;
 pub mod handle;
 pub mod http;
@@ -21,6 +20,7 @@ use mlua::{Function, IntoLuaMulti, LightUserData, Lua, Result, Table, Value};
 
 use crate::event_loop::scheduler::{done_marker, run_marker, tick_marker, wait_marker};
 use crate::event_loop::{SharedState, Task};
+use crate::event_loop::errors;
 use handle::LuvHandle;
 
 pub fn native_table(lua: &Lua, state: &SharedState) -> Result<Table> {
@@ -213,12 +213,12 @@ pub fn native_table(lua: &Lua, state: &SharedState) -> Result<Table> {
     let st = state.clone();
     n.set(
         "exit",
-        lua.create_function(move |lua, code: Option<i32>| -> Result<()> {
+        lua.create_function(move |_, code: Option<i32>| -> Result<()> {
             // Writes queued by the running callback leave when it ends, and an exit
             // ends it first: send what the sockets take now, as node's writes would
             // have gone out already.
             if let Ok(mut s) = st.try_borrow_mut() {
-                s.flush_dirty_now(lua);
+                s.flush_dirty_now();
             }
             crate::runtime::exit(code.unwrap_or(0))
         })?,

@@ -9,14 +9,15 @@
 //!   running coroutine, which the Lua wrapper then yields; `connect`, `write` and
 //!   `shutdown` take the coroutine itself in place of a callback.
 
-use std::io::{self, Write};
+use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use mlua::{AnyUserData, IntoLuaMulti, Lua, MultiValue, Result, UserDataMethods, Value};
 
-use super::errors::{error_values, io_error_values};
+use crate::event_loop::errors::{error_values, io_error_values};
 use super::handle::LuvHandle;
-use crate::event_loop::handle::{HandleId, Kind, Socket, Tcp, Waker, WriteReq};
+use crate::event_loop::handle::{HandleId, Kind, Waker};
+use crate::event_loop::stream::{read_once, ReadOnce, Socket, Tcp, Written};
 use crate::event_loop::io::waker_from;
 use crate::event_loop::scheduler::wait_marker;
 use crate::event_loop::{LoopState, SharedState, Task};
@@ -92,6 +93,16 @@ fn adopt_stream(st: &mut LoopState, id: HandleId, mut s: mio::net::TcpStream) ->
     Ok(())
 }
 
+/// A request on a handle that is closed (or closing) fails as libuv's do, with EBADF:
+/// an error value, not a raised error, since a close may race any request.
+fn closed(lua: &Lua, this: &LuvHandle) -> Option<Result<MultiValue>> {
+    let st = this.state.borrow();
+    st.handles
+        .get(this.id)
+        .is_none()
+        .then(|| error_values(lua, "EBADF", "handle is closed"))
+}
+
 fn wait(lua: &Lua) -> Result<MultiValue> {
     Value::LightUserData(wait_marker()).into_lua_multi(lua)
 }
@@ -150,6 +161,8 @@ pub fn add_methods<M: UserDataMethods<LuvHandle>>(methods: &mut M) {
             }
             let t = tcp(&mut st, this, "listen")?;
             t.socket = Socket::Listener(listener);
+            st.reserve_spare_fd();
+            let t = tcp(&mut st, this, "listen")?;
             t.listen_cb = cb.map(|f| lua.create_registry_value(f)).transpose()?;
             st.refresh_tcp_active(this.id);
             true.into_lua_multi(lua)
@@ -205,6 +218,9 @@ pub fn add_methods<M: UserDataMethods<LuvHandle>>(methods: &mut M) {
     methods.add_method(
         "connect",
         |lua, this, (host, port, cb): (String, f64, Value)| {
+            if let Some(values) = closed(lua, this) {
+                return values;
+            }
             let addr = parse_addr("tcp_connect", &host, port_arg("tcp_connect", port)?)?;
             let waker = waker_from(lua, cb, "tcp_connect")?;
             let mut st = this.state.borrow_mut();
@@ -396,7 +412,7 @@ pub fn add_methods<M: UserDataMethods<LuvHandle>>(methods: &mut M) {
         let (Socket::Stream(s), Some(conn)) = (&mut t.socket, t.tls.as_deref_mut()) else {
             return error_values(lua, "EINVAL", "not a connected TLS socket");
         };
-        match super::tls::handshake_step(s, conn) {
+        match crate::event_loop::tls::handshake_step(s, conn) {
             Ok(true) => true.into_lua_multi(lua),
             Ok(false) => {
                 t.read_waiter = Some(Waker::Thread(
@@ -439,13 +455,13 @@ pub fn add_methods<M: UserDataMethods<LuvHandle>>(methods: &mut M) {
     methods.add_method("write_queue_size", |_, this, ()| {
         let mut st = this.state.borrow_mut();
         let t = tcp(&mut st, this, "write_queue_size")?;
-        Ok(t.writes
-            .iter()
-            .map(|w| w.data.len() - w.written)
-            .sum::<usize>())
+        Ok(t.queued_bytes())
     });
 
     methods.add_method("shutdown", |lua, this, cb: Value| {
+        if let Some(values) = closed(lua, this) {
+            return values;
+        }
         let waker = waker_from(lua, cb, "shutdown")?;
         let mut st = this.state.borrow_mut();
         let t = tcp(&mut st, this, "shutdown")?;
@@ -455,7 +471,7 @@ pub fn add_methods<M: UserDataMethods<LuvHandle>>(methods: &mut M) {
         if t.writes.is_empty() && t.connect_waker.is_none() {
             if let Some(conn) = t.tls.as_deref_mut() {
                 conn.send_close_notify();
-                let _ = super::tls::flush_tls(s, conn);
+                let _ = crate::event_loop::tls::flush_tls(s, conn);
             }
             let res = s.shutdown(std::net::Shutdown::Write);
             if let Err(e) = res {
@@ -477,6 +493,9 @@ pub fn add_methods<M: UserDataMethods<LuvHandle>>(methods: &mut M) {
     });
 
     methods.add_method("nodelay", |lua, this, on: bool| {
+        if let Some(values) = closed(lua, this) {
+            return values;
+        }
         let mut st = this.state.borrow_mut();
         match &tcp(&mut st, this, "tcp_nodelay")?.socket {
             Socket::Stream(s) => match s.set_nodelay(on) {
@@ -490,6 +509,9 @@ pub fn add_methods<M: UserDataMethods<LuvHandle>>(methods: &mut M) {
     methods.add_method(
         "keepalive",
         |lua, this, (on, delay): (bool, Option<u64>)| {
+            if let Some(values) = closed(lua, this) {
+                return values;
+            }
             let mut st = this.state.borrow_mut();
             match &tcp(&mut st, this, "tcp_keepalive")?.socket {
                 Socket::Stream(s) => {
@@ -553,37 +575,18 @@ fn write(lua: &Lua, this: &LuvHandle, data: Value, cb: Value, defer: bool) -> Re
     };
     let waker = waker_from(lua, cb, "write")?;
     let bytes: Vec<_> = strings.iter().map(|s| s.as_bytes()).collect();
-    let total: usize = bytes.iter().map(|b| b.len()).sum();
-    let mut st = this.state.borrow_mut();
-    let t = tcp(&mut st, this, "write")?;
-    let Socket::Stream(s) = &mut t.socket else {
-        return error_values(lua, "ENOTCONN", "socket is not connected");
-    };
-    let mut written = 0;
-    // Through TLS, writes always go through the queue, which the loop's flush feeds
-    // to rustls as it takes it (rustls buffers only so much).
-    let defer = defer || t.tls.is_some();
-    if !defer && t.writes.is_empty() && t.connect_waker.is_none() {
-        written = match write_all_now(s, &bytes) {
-            Ok(n) => n,
-            Err(e) => return io_error_values(lua, &e),
-        };
-    }
-    if written == total {
-        if let Some(w @ Waker::Callback(_)) = waker {
-            // Callbacks always run later, never inside the caller's call.
-            st.pending.push_back(Task::Wake(w, MultiValue::new()));
-        }
-        return (true, 0).into_lua_multi(lua);
-    }
-    // Queue the rest (all of it when deferred). The second result is how much is now
-    // queued, so writers can apply backpressure without another call.
     let is_thread = matches!(waker, Some(Waker::Thread(_)));
-    let queued = enqueue(&mut st, this.id, &bytes, written, waker, defer);
-    if is_thread {
-        wait(lua)
-    } else {
-        (true, queued).into_lua_multi(lua)
+    let written = this
+        .state
+        .borrow_mut()
+        .stream_write(this.id, &bytes, waker, defer);
+    match written {
+        Ok(Written::Done) => (true, 0).into_lua_multi(lua),
+        // The second result is how much is now queued, so writers can apply
+        // backpressure without another call.
+        Ok(Written::Queued(_)) if is_thread => wait(lua),
+        Ok(Written::Queued(queued)) => (true, queued).into_lua_multi(lua),
+        Err(e) => io_error_values(lua, &e),
     }
 }
 
@@ -625,134 +628,18 @@ fn read_for_coroutine(
     wait(lua)
 }
 
-/// What one read of a socket, without waiting, gave.
-pub enum ReadOnce {
-    /// This many bytes, in the loop's read buffer.
-    Data(usize),
-    Eof,
-    WouldBlock,
-    Failed(io::Error),
-}
-
-/// Reads a stream socket once, without waiting (and without a syscall when the last
-/// read left it dry). The bytes land in `read_buf`.
-pub fn read_once(t: &mut Tcp, read_buf: &mut [u8]) -> ReadOnce {
-    if t.eof {
-        return ReadOnce::Eof;
-    }
-    let Socket::Stream(s) = &mut t.socket else {
-        return ReadOnce::Failed(io::Error::from_raw_os_error(libc::ENOTCONN));
-    };
-    // Nothing new since a short read: skip the syscall that would say WouldBlock.
-    if t.drained {
-        return ReadOnce::WouldBlock;
-    }
-    loop {
-        match super::tls::read_plain(s, t.tls.as_deref_mut(), read_buf) {
-            Ok((0, _)) => {
-                t.eof = true;
-                return ReadOnce::Eof;
-            }
-            Ok((n, dry)) => {
-                t.drained = dry && !t.hup;
-                return ReadOnce::Data(n);
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return ReadOnce::WouldBlock,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return ReadOnce::Failed(e),
-        }
-    }
-}
-
-/// Queues `parts` (from byte `skip` on) on socket `id` as one write request, with an
-/// optional waker for when it has gone out; `flush_later` marks the socket for the
-/// flush that runs when the current task ends. Returns how much is queued now.
-pub fn enqueue<B: AsRef<[u8]>>(
-    st: &mut LoopState,
-    id: HandleId,
-    parts: &[B],
-    skip: usize,
-    waker: Option<Waker>,
-    flush_later: bool,
-) -> usize {
-    let Some(Kind::Tcp(t)) = st.handles.get_mut(id).map(|h| &mut h.kind) else {
-        return 0;
-    };
-    let total: usize = parts.iter().map(|b| b.as_ref().len()).sum();
-    let mut rest = Vec::with_capacity(total.saturating_sub(skip));
-    let mut skip = skip;
-    for b in parts {
-        let b = b.as_ref();
-        if skip >= b.len() {
-            skip -= b.len();
-            continue;
-        }
-        rest.extend_from_slice(&b[skip..]);
-        skip = 0;
-    }
-    t.writes.push_back(WriteReq {
-        data: rest,
-        written: 0,
-        waker,
-    });
-    let queued = t.writes.iter().map(|w| w.data.len() - w.written).sum();
-    if flush_later {
-        st.mark_dirty(id);
-    }
-    st.refresh_tcp_active(id);
-    queued
-}
-
-/// Writes the slices until done or WouldBlock; returns how much went out.
-fn write_all_now(s: &mut mio::net::TcpStream, bufs: &[mlua::BorrowedBytes]) -> io::Result<usize> {
-    let total: usize = bufs.iter().map(|b| b.len()).sum();
-    let mut written = 0;
-    while written < total {
-        // Build the slices still to go (usually all of them, once).
-        let mut skip = written;
-        let mut slices = Vec::with_capacity(bufs.len());
-        for b in bufs {
-            if skip >= b.len() {
-                skip -= b.len();
-                continue;
-            }
-            slices.push(io::IoSlice::new(&b[skip..]));
-            skip = 0;
-        }
-        let res = if slices.len() == 1 {
-            s.write(&slices[0])
-        } else {
-            s.write_vectored(&slices)
-        };
-        match res {
-            Ok(n) => written += n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(written)
-}
-
-/// The next accepted connection: from the queue the loop filled, else straight from
-/// the listener (the loop only drains on readiness).
+/// The next accepted connection, from the listener's queue (which `accept_all`
+/// fills, on readiness or now).
 fn next_connection(
     st: &mut LoopState,
     this: &LuvHandle,
 ) -> Result<io::Result<Option<mio::net::TcpStream>>> {
     let t = tcp(st, this, "accept")?;
-    if let Some(s) = t.accepted.pop_front() {
-        return Ok(Ok(Some(s)));
-    }
-    let Socket::Listener(l) = &t.socket else {
+    if !matches!(t.socket, Socket::Listener(_)) {
         return Err(mlua::Error::runtime("accept: the handle is not listening"));
-    };
-    loop {
-        return Ok(match l.accept() {
-            Ok((s, _)) => Ok(Some(s)),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => Err(e),
-        });
     }
+    if t.accepted.is_empty() {
+        st.accept_all(this.id);
+    }
+    Ok(Ok(tcp(st, this, "accept")?.accepted.pop_front()))
 }

@@ -74,7 +74,7 @@ pub fn add_methods<M: UserDataMethods<LuvHandle>>(methods: &mut M) {
         let mut st = this.state.borrow_mut();
         let t = timer(&mut st, this, "timer_again")?;
         if t.waker.is_none() {
-            return super::errors::error_values(lua, "EINVAL", "timer was never started");
+            return crate::event_loop::errors::error_values(lua, "EINVAL", "timer was never started");
         }
         let repeat = t.repeat;
         if repeat > 0 {

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 
 use mlua::{AnyUserData, IntoLuaMulti, Lua, Result, Value};
 
-use super::errors::{error_values, io_error_values};
+use crate::event_loop::errors::{error_values, io_error_values};
 use super::handle::LuvHandle;
 use crate::event_loop::handle::{FdStream, Kind};
 use crate::event_loop::scheduler::wait_marker;

@@ -5,7 +5,6 @@
 //! the pair (key, generation): a stale id whose slot was reused fails the generation
 //! check instead of reaching somebody else's socket.
 
-use std::collections::VecDeque;
 use std::rc::Rc;
 
 use mlua::RegistryKey;
@@ -62,7 +61,7 @@ pub struct Handle {
 
 pub enum Kind {
     Timer(Timer),
-    Tcp(Box<Tcp>),
+    Tcp(Box<super::stream::Tcp>),
     Fd(FdStream),
 }
 
@@ -83,88 +82,6 @@ pub struct Timer {
     /// this arming from one left over from before a stop/start in the same batch.
     pub entry: Option<(EntryKey, u64)>,
     pub waker: Option<Waker>,
-}
-
-/// The states of a TCP handle, as in libuv: made, bound, then listening or connected.
-pub enum Socket {
-    New,
-    Bound(socket2::Socket),
-    Listener(mio::net::TcpListener),
-    Stream(mio::net::TcpStream),
-}
-
-pub struct WriteReq {
-    pub data: Vec<u8>,
-    pub written: usize,
-    pub waker: Option<Waker>,
-}
-
-pub struct Tcp {
-    pub socket: Socket,
-    pub connect_waker: Option<Waker>,
-    pub read_cb: Option<LuaRef>,
-    /// Who waits for the socket to turn readable: a blocking-style reader's coroutine,
-    /// or a callback (an idle HTTP connection).
-    pub read_waiter: Option<Waker>,
-    /// The callback (or coroutine) a connection waits with, set once
-    /// (`handle:set_on_readable`) so that waiting again costs no new registry entry.
-    pub on_readable: Option<Waker>,
-    pub listen_cb: Option<LuaRef>,
-    pub accept_waiter: Option<LuaRef>,
-    pub accepted: VecDeque<mio::net::TcpStream>,
-    pub writes: VecDeque<WriteReq>,
-    pub write_waiter: Option<LuaRef>,
-    pub shutdown: Option<Option<Waker>>,
-    pub eof: bool,
-    /// The last read came back short, so the socket had nothing more at that moment and
-    /// the next read would only say WouldBlock. Cleared by the next readable event
-    /// (edge-triggered epoll reports every arrival after that read).
-    pub drained: bool,
-    /// The peer's FIN (or an error) has been reported: reads must go on to see it, so
-    /// a short read no longer means "nothing more".
-    pub hup: bool,
-    /// TLS state when the handle speaks TLS (see bindings/tls.rs).
-    pub tls: Option<Box<rustls::Connection>>,
-}
-
-impl Default for Tcp {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Tcp {
-    pub fn new() -> Self {
-        Tcp {
-            socket: Socket::New,
-            connect_waker: None,
-            read_cb: None,
-            read_waiter: None,
-            on_readable: None,
-            listen_cb: None,
-            accept_waiter: None,
-            accepted: VecDeque::new(),
-            writes: VecDeque::new(),
-            write_waiter: None,
-            shutdown: None,
-            eof: false,
-            drained: false,
-            hup: false,
-            tls: None,
-        }
-    }
-
-    /// libuv's notion of an active stream: somebody is waiting on it.
-    pub fn wants_events(&self) -> bool {
-        self.connect_waker.is_some()
-            || self.read_cb.is_some()
-            || self.read_waiter.is_some()
-            || self.listen_cb.is_some()
-            || self.accept_waiter.is_some()
-            || !self.writes.is_empty()
-            || self.tls.as_ref().is_some_and(|c| c.wants_write())
-            || self.shutdown.is_some()
-    }
 }
 
 /// A plain file descriptor read through the loop (stdin for the REPL).

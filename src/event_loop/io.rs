@@ -5,16 +5,15 @@
 //! WouldBlock, read until WouldBlock (or until the reader stops), write until the queue
 //! is empty or WouldBlock.
 
-use std::io::{self, Write};
+use std::io;
 use std::rc::Rc;
 
 use mlua::{IntoLuaMulti, MultiValue, Result, Value};
 
-use crate::bindings::tcp::ReadOnce;
-
-use super::handle::{HandleId, Kind, Socket, Waker};
+use super::errors::{callback_error, Failure};
+use super::handle::{HandleId, Kind, Waker};
+use super::stream::{read_once, ReadOnce, Socket};
 use super::{EventLoop, LoopState, Task};
-use crate::bindings::errors::callback_error;
 
 impl EventLoop {
     pub(super) fn on_ready(&self, id: HandleId, readable: bool, writable: bool) -> Result<()> {
@@ -28,7 +27,7 @@ impl EventLoop {
         }
         if writable {
             self.tcp_connected(id)?;
-            let done = self.state.borrow_mut().flush_writes(&self.lua, id)?;
+            let done = self.state.borrow_mut().flush_writes(id);
             for task in done {
                 self.run_task(task)?;
             }
@@ -42,7 +41,7 @@ impl EventLoop {
                 Some(Kind::Tcp(t)) if t.tls.is_some() && !t.writes.is_empty()
             );
             if queued_tls {
-                let done = self.state.borrow_mut().flush_writes(&self.lua, id)?;
+                let done = self.state.borrow_mut().flush_writes(id);
                 for task in done {
                     self.run_task(task)?;
                 }
@@ -75,11 +74,10 @@ impl EventLoop {
             };
             let waker = tcp.connect_waker.take().expect("checked above");
             st.refresh_tcp_active(id);
-            let args = match result {
-                Ok(()) => MultiValue::new(),
-                Err(e) => callback_error(&self.lua, &e)?,
-            };
-            Task::Wake(waker, args)
+            match result {
+                Ok(()) => Task::Wake(waker, MultiValue::new()),
+                Err(e) => Task::Fail(waker, Failure::from_io(&e)),
+            }
         };
         self.run_task(task)
     }
@@ -89,26 +87,14 @@ impl EventLoop {
         // connection.
         let accepted = {
             let mut st = self.state.borrow_mut();
-            let Some(Kind::Tcp(tcp)) = st.handles.get_mut(id).map(|h| &mut h.kind) else {
+            let Some(Kind::Tcp(tcp)) = st.handles.get(id).map(|h| &h.kind) else {
                 return Ok(());
             };
-            if let Socket::Listener(l) = &tcp.socket {
-                let mut n = 0;
-                loop {
-                    match l.accept() {
-                        Ok((s, _)) => {
-                            tcp.accepted.push_back(s);
-                            n += 1;
-                        }
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                        // ECONNABORTED, EMFILE...: log and try again on the next event.
-                        Err(e) => {
-                            log::warn!("accept failed: {e}");
-                            break;
-                        }
-                    }
-                }
+            if matches!(tcp.socket, Socket::Listener(_)) {
+                let n = st.accept_all(id);
+                let Some(Kind::Tcp(tcp)) = st.handles.get_mut(id).map(|h| &mut h.kind) else {
+                    return Ok(());
+                };
                 let cb = match &tcp.listen_cb {
                     Some(k) => Some(self.lua.registry_value::<mlua::Function>(k)?),
                     None => None,
@@ -163,7 +149,7 @@ impl EventLoop {
                 }
                 // (The same read as the coroutine-style bindings: no syscall once a
                 // short read has left the socket dry.)
-                let args = match crate::bindings::tcp::read_once(tcp, read_buf) {
+                let args = match read_once(tcp, read_buf) {
                     ReadOnce::Eof => {
                         tcp.read_cb = None;
                         (Value::Nil, Value::Nil).into_lua_multi(&self.lua)?
@@ -198,104 +184,6 @@ impl EventLoop {
             Some(t) => self.run_task(Task::Wake(Waker::Thread(t), MultiValue::new())),
             None => Ok(()),
         }
-    }
-}
-
-impl LoopState {
-    /// A TCP handle is active while anybody waits on it (libuv's `uv__handle_start`).
-    pub fn refresh_tcp_active(&mut self, id: HandleId) {
-        let wants = match self.handles.get(id).map(|h| &h.kind) {
-            Some(Kind::Tcp(tcp)) => tcp.wants_events(),
-            _ => return,
-        };
-        self.handles.set_active(id, wants);
-    }
-
-    /// Writes as much of the queue as the socket takes. Returns the wake-ups of the
-    /// requests that finished (or failed); the caller decides when to run them.
-    pub fn flush_writes(&mut self, lua: &mlua::Lua, id: HandleId) -> Result<Vec<Task>> {
-        let mut done = Vec::new();
-        let Some(Kind::Tcp(tcp)) = self.handles.get_mut(id).map(|h| &mut h.kind) else {
-            return Ok(done);
-        };
-        let Socket::Stream(s) = &mut tcp.socket else {
-            return Ok(done);
-        };
-        if tcp.connect_waker.is_some() {
-            return Ok(done); // not connected yet; the writable event will come
-        }
-        let mut failure: Option<io::Error> = None;
-        if let Some(conn) = tcp.tls.as_deref_mut() {
-            // Through TLS: feed rustls the queued plaintext as it takes it (it buffers
-            // up to a limit), sending its records as its buffer fills. What neither
-            // takes stays queued until the socket turns writable.
-            while let Some(req) = tcp.writes.front_mut() {
-                match crate::bindings::tls::write_plain(s, conn, &req.data[req.written..]) {
-                    Ok(n) => req.written += n,
-                    Err(e) => {
-                        failure = Some(e);
-                        break;
-                    }
-                }
-                if req.written < req.data.len() {
-                    break;
-                }
-                let req = tcp.writes.pop_front().expect("front exists");
-                done.extend(req.waker.map(|w| Task::Wake(w, MultiValue::new())));
-            }
-            if failure.is_none() {
-                if let Err(e) = crate::bindings::tls::flush_tls(s, conn) {
-                    failure = Some(e);
-                }
-            }
-        }
-        while let Some(req) = tcp.writes.front_mut().filter(|_| tcp.tls.is_none()) {
-            match s.write(&req.data[req.written..]) {
-                Ok(n) => {
-                    req.written += n;
-                    if req.written == req.data.len() {
-                        let req = tcp.writes.pop_front().expect("front exists");
-                        done.extend(req.waker.map(|w| Task::Wake(w, MultiValue::new())));
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    failure = Some(e);
-                    break;
-                }
-            }
-        }
-        if let Some(e) = failure {
-            for req in tcp.writes.drain(..) {
-                if let Some(w) = req.waker {
-                    done.push(Task::Wake(w, callback_error(lua, &e)?));
-                }
-            }
-        }
-        if tcp.writes.is_empty() {
-            if let Some(t) = tcp.write_waiter.take() {
-                done.push(Task::Wake(Waker::Thread(t), MultiValue::new()));
-            }
-            // (Through TLS, shut down only once rustls has sent all it holds.)
-            let tls_pending = tcp.tls.as_ref().is_some_and(|c| c.wants_write());
-            if let Some(waker) = tcp.shutdown.take_if(|_| !tls_pending) {
-                if let Some(conn) = tcp.tls.as_deref_mut() {
-                    conn.send_close_notify();
-                    let _ = crate::bindings::tls::flush_tls(s, conn);
-                }
-                let res = s.shutdown(std::net::Shutdown::Write);
-                if let Some(w) = waker {
-                    let args = match res {
-                        Ok(()) => MultiValue::new(),
-                        Err(e) => callback_error(lua, &e)?,
-                    };
-                    done.push(Task::Wake(w, args));
-                }
-            }
-        }
-        self.refresh_tcp_active(id);
-        Ok(done)
     }
 }
 

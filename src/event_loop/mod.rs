@@ -43,10 +43,13 @@
 //! what it needs out of the state, drops the borrow, then resumes coroutines (see
 //! `scheduler.rs`). That is what lets a callback call straight back into `uv`.
 
+pub mod errors;
 pub mod handle;
 pub mod io;
 pub mod scheduler;
+pub mod stream;
 pub mod timer_wheel;
+pub mod tls;
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -68,6 +71,9 @@ pub enum Task {
     Resume(Thread, MultiValue),
     /// Wake whoever a binding registered (looked up in the registry when run).
     Wake(Waker, MultiValue),
+    /// Wake a waker with a failure: a callback gets `(err, code)`, a coroutine is
+    /// resumed with them (a closed handle's pending requests get ECANCELED).
+    Fail(Waker, errors::Failure),
     /// Run a callback kept in the registry with one argument (setImmediate, nextTick).
     CallRef(handle::LuaRef, Option<handle::LuaRef>),
     /// Act as if the handle had been reported ready (libuv's `uv__io_feed`): used when a
@@ -93,6 +99,9 @@ pub struct LoopState {
     /// process.nextTick callbacks: drained after every callback or resume returns.
     pub ticks: VecDeque<Task>,
     closing: Vec<HandleId>,
+    /// A descriptor kept in reserve, given up to shed connections when accept runs out
+    /// of descriptors (see `stream.rs`, `accept_all`).
+    spare_fd: Option<std::fs::File>,
     /// Handles with writes queued by `queue_write`, flushed when the running task returns.
     dirty: Vec<HandleId>,
     /// Coroutines waiting for the loop to run out of work (tap waits here between tests).
@@ -122,6 +131,7 @@ impl LoopState {
             closing: Vec::new(),
             idle: VecDeque::new(),
             dirty: Vec::new(),
+            spare_fd: None,
             read_buf: vec![0; 64 * 1024],
             pool: Vec::new(),
             stop_flag: false,
@@ -150,10 +160,10 @@ impl LoopState {
 
     /// Sends now what the sockets take of the writes queued for the end of the running
     /// task, without waiting: for an exit, which ends the task before its end.
-    pub fn flush_dirty_now(&mut self, lua: &mlua::Lua) {
+    pub fn flush_dirty_now(&mut self) {
         for id in std::mem::take(&mut self.dirty) {
             // (What a socket does not take, or fails to send, is lost with the process.)
-            let _ = self.flush_writes(lua, id);
+            let _ = self.flush_writes(id);
         }
     }
 
@@ -195,21 +205,7 @@ impl LoopState {
                     cancelled.extend(t.waker.take().filter(|w| matches!(w, Waker::Thread(_))));
                 }
             }
-            Kind::Tcp(tcp) => {
-                let registry = self.poll.registry();
-                let _ = match &mut tcp.socket {
-                    handle::Socket::Listener(l) => registry.deregister(l),
-                    handle::Socket::Stream(s) => registry.deregister(s),
-                    _ => Ok(()),
-                };
-                // Whoever waits on the handle hears ECANCELED, as libuv's reqs do.
-                cancelled.extend(tcp.connect_waker.take());
-                cancelled.extend(tcp.read_waiter.take());
-                cancelled.extend(tcp.accept_waiter.take().map(Waker::Thread));
-                cancelled.extend(tcp.writes.drain(..).filter_map(|w| w.waker));
-                cancelled.extend(tcp.write_waiter.take().map(Waker::Thread));
-                cancelled.extend(tcp.shutdown.take().flatten());
-            }
+            Kind::Tcp(tcp) => tcp.take_waiters(self.poll.registry(), &mut cancelled),
             Kind::Fd(fd) => {
                 if fd.registered {
                     let _ = self
@@ -220,8 +216,9 @@ impl LoopState {
                 cancelled.extend(fd.read_waiter.take().map(Waker::Thread));
             }
         }
+        // Whoever waits on the handle hears ECANCELED, as libuv's requests do.
         for w in cancelled {
-            self.pending.push_back(Task::Wake(w, MultiValue::new()));
+            self.pending.push_back(Task::Fail(w, errors::Failure::canceled()));
         }
         self.handles.mark_closing(id, cb);
         self.closing.push(id);

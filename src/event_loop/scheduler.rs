@@ -86,7 +86,7 @@ impl EventLoop {
                 Some(id) => id,
                 None => return Ok(()),
             };
-            let done = self.state.borrow_mut().flush_writes(&self.lua, id)?;
+            let done = self.state.borrow_mut().flush_writes(id);
             for task in done {
                 // Write callbacks run now: they are completions of this task's writes.
                 self.run_task(task)?;
@@ -105,6 +105,10 @@ impl EventLoop {
             Task::Wake(Waker::Thread(k), args) => self.resume(self.lua.registry_value(&k)?, args),
             Task::Wake(Waker::SharedThread(k), args) => {
                 self.resume(self.lua.registry_value(&k)?, args)
+            }
+            Task::Fail(w, failure) => {
+                let args = failure.callback_args(&self.lua)?;
+                self.run_one(Task::Wake(w, args))
             }
             Task::CallRef(f, arg) => {
                 let arg: Value = match arg {

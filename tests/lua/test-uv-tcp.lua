@@ -108,6 +108,114 @@ require('tap')(function(test)
     poll()
   end)
 
+  test("close cancels every pending request with ECANCELED", function(expect)
+    local server, port
+    server, port = listen(function(client)
+      -- The server never reads: the client's big write stays queued.
+      require('timer').setTimeout(50, function() client:close() end)
+    end)
+    local sock = uv.new_tcp()
+    sock:connect("127.0.0.1", port, expect(function(err)
+      assert(not err, err)
+      local function canceled(what)
+        return expect(function(werr, code)
+          assert(code == "ECANCELED", what .. ": " .. tostring(werr))
+          assert(werr == "ECANCELED: operation canceled", what .. ": " .. tostring(werr))
+        end)
+      end
+      assert(sock:write(string.rep("x", 32 * 1024 * 1024), canceled("write")))
+      assert(sock:write_queue_size() > 0, "expected a queued write")
+      assert(sock:write("", canceled("empty write")))
+      assert(sock:shutdown(canceled("shutdown")))
+      sock:close()
+      server:close()
+    end))
+    -- A connect canceled by close, with a callback and in a coroutine.
+    local c1 = uv.new_tcp()
+    assert(c1:connect("127.0.0.1", port, expect(function(err, code)
+      assert(code == "ECANCELED", tostring(err))
+    end)))
+    c1:close()
+    local c2 = uv.new_tcp()
+    -- (Closed as the coroutine suspends, before the loop can see the connect finish.)
+    uv.on_suspend(coroutine.running(), function() c2:close() end)
+    local ok, err, code = uv.co_connect(c2, "127.0.0.1", port)
+    assert(ok == nil and code == "ECANCELED", tostring(err))
+  end)
+
+  test("a coroutine waiting to read or accept hears ECANCELED on close", function(expect)
+    local server, port
+    local conns = {}
+    server, port = listen(function(client) conns[#conns + 1] = client end)
+    local timer = require('timer')
+    local sock = uv.new_tcp()
+    assert(uv.co_connect(sock, "127.0.0.1", port))
+    timer.setTimeout(20, function() sock:close() end)
+    local data, err, code = uv.co_read(sock)
+    assert(data == nil and code == "ECANCELED", tostring(err))
+    -- Close during a wait for a connection.
+    local lone = uv.new_tcp()
+    assert(lone:bind("127.0.0.1", 0))
+    assert(lone:listen(4))
+    timer.setTimeout(20, function() lone:close() end)
+    local c, aerr, acode = uv.co_accept(lone)
+    assert(c == nil and acode == "ECANCELED", tostring(aerr))
+    for _, h in ipairs(conns) do h:close() end
+    server:close()
+    expect(function() end)()
+  end)
+
+  test("requests on a closed handle return EBADF and double close is quiet", function()
+    local s = uv.new_tcp()
+    s:close()
+    s:close()
+    for _, call in ipairs({
+      function() return s:write("x") end,
+      function() return s:queue_write("x") end,
+      function() return s:shutdown() end,
+      function() return s:connect("127.0.0.1", 1) end,
+      function() return s:nodelay(true) end,
+      function() return uv.co_write(s, "x") end,
+      function() return uv.co_read(s) end,
+    }) do
+      local ok, err, code = call()
+      assert(ok == nil and code == "EBADF", tostring(err))
+    end
+  end)
+
+  test("an empty write completes only once the writes queued before it have gone out", function(expect)
+    local size = 8 * 1024 * 1024
+    local received = 0
+    local server, port, peer
+    server, port = listen(function(client)
+      peer = client
+    end)
+    local sock = uv.new_tcp()
+    sock:connect("127.0.0.1", port, expect(function(err)
+      assert(not err, err)
+      assert(sock:write(string.rep("x", size)))
+      local queued = sock:write_queue_size()
+      assert(queued > 0, "expected a queued write")
+      -- Nobody reads yet, so the queue cannot drain: the empty write must wait.
+      local drained = false
+      assert(sock:write("", expect(function(werr)
+        assert(not werr, werr)
+        drained = true
+        assert(received + (size - received) == size)
+        assert(sock:write_queue_size() == 0, "queue drained")
+        sock:close()
+      end)))
+      require('timer').setTimeout(50, expect(function()
+        assert(not drained, "the empty write completed before the queue drained")
+        assert(sock:write_queue_size() == queued, "nothing went out while nobody read")
+        peer:read_start(function(rerr, data)
+          assert(not rerr, rerr)
+          if data then received = received + #data else peer:close() server:close() end
+        end)
+      end))
+    end))
+  end)
+
   test("ECONNREFUSED arrives as an error code", function(expect)
     -- Find a free port, then close it so nothing listens there.
     local probe = uv.new_tcp()

@@ -61,6 +61,34 @@ pub fn describe(e: &std::io::Error) -> (&'static str, String) {
     (code, msg)
 }
 
+/// A failure the loop reports later, to a waker: the code and message, kept as Rust
+/// values until the wake-up runs (no Lua value is made while the loop state is held).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn from_io(e: &std::io::Error) -> Self {
+        let (code, message) = describe(e);
+        Failure { code, message }
+    }
+
+    /// What a pending request hears when its handle is closed.
+    pub fn canceled() -> Self {
+        Failure {
+            code: "ECANCELED",
+            message: "operation canceled".into(),
+        }
+    }
+
+    /// `"ECODE: message", "ECODE"`: the arguments a callback gets.
+    pub fn callback_args(&self, lua: &Lua) -> Result<MultiValue> {
+        (format!("{}: {}", self.code, self.message), self.code).into_lua_multi(lua)
+    }
+}
+
 /// `nil, "ECODE: message", "ECODE"`.
 pub fn io_error_values(lua: &Lua, e: &std::io::Error) -> Result<MultiValue> {
     let (code, msg) = describe(e);
