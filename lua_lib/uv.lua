@@ -28,6 +28,9 @@ local uv = {
   new_timer = native.new_timer,
   new_tcp = native.new_tcp,
   new_tty = native.new_tty,
+  new_pipe = native.new_pipe,
+  pipe = native.pipe,
+  tty_reset_mode = native.tty_reset_mode,
   guess_handle = native.guess_handle,
   now = native.now,
   update_time = native.update_time,
@@ -119,6 +122,13 @@ local methods = {
   tcp_keepalive = "keepalive",
   tcp_getsockname = "getsockname",
   tcp_getpeername = "getpeername",
+  pipe_bind = "bind",
+  pipe_connect = "connect",
+  pipe_open = "open",
+  pipe_getsockname = "getsockname",
+  pipe_getpeername = "getpeername",
+  tty_set_mode = "set_mode",
+  tty_get_winsize = "get_winsize",
 }
 
 for name, method in pairs(methods) do
@@ -219,7 +229,11 @@ function uv.co_http_next(decoder, key, gen, co, tables)
 end
 -- Next accepted connection (a new tcp handle).
 function uv.co_accept(server) return retry(server, "try_accept") end
-function uv.co_connect(handle, host, port) return complete(handle, "connect", host, port) end
+-- (A pipe connects to a path: uv.co_connect(pipe, path).)
+function uv.co_connect(handle, host, port)
+  if port == nil then return complete(handle, "connect", host) end
+  return complete(handle, "connect", host, port)
+end
 -- Returns once the data is handed to the kernel.
 function uv.co_write(handle, data) return complete(handle, "write", data) end
 function uv.co_shutdown(handle) return complete(handle, "shutdown") end

@@ -75,12 +75,11 @@ fn cpu_ticks(pid: u32) -> u64 {
 
 /// A GET on a new connection: the status line, or the error.
 fn get(port: u16) -> Result<String, String> {
-    let mut s = TcpStream::connect_timeout(
-        &([127, 0, 0, 1], port).into(),
-        Duration::from_millis(500),
-    )
-    .map_err(|e| e.to_string())?;
-    s.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    let mut s =
+        TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(500))
+            .map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
     s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         .map_err(|e| e.to_string())?;
     let mut out = Vec::new();
@@ -106,7 +105,11 @@ fn open_many(port: u16, n: usize) -> Vec<socket2::Socket> {
 #[test]
 fn the_listener_recovers_from_fd_exhaustion_without_spinning() {
     let (server, port) = start_limited(256);
-    assert_eq!(get(port).as_deref(), Ok("HTTP/1.1 200 OK"), "serves at first");
+    assert_eq!(
+        get(port).as_deref(),
+        Ok("HTTP/1.1 200 OK"),
+        "serves at first"
+    );
 
     // More connections than the server has descriptors for, and than its listen
     // queue (511) holds besides: the queue fills.

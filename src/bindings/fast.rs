@@ -57,9 +57,10 @@ use std::ffi::{c_int, CStr};
 use mlua::{ffi, Function, Lua, Result, Table};
 
 use crate::event_loop::errors::describe;
-use crate::event_loop::stream::{enqueue, read_once, ReadOnce, Socket};
-use crate::event_loop::handle::{HandleId, Kind, Waker};
+use crate::event_loop::handle::{HandleId, Kind};
 use crate::event_loop::scheduler::wait_marker;
+use crate::event_loop::stream::ReadOnce;
+use crate::event_loop::waker::Waker;
 use crate::event_loop::{LoopState, SharedState};
 use crate::http::decoder::Decoder;
 
@@ -202,20 +203,18 @@ unsafe extern "C-unwind" fn tcp_queue_write(l: *mut ffi::lua_State) -> c_int {
     }
 }
 
-/// Queues `parts` on handle `id` if it is a connected TCP socket: the bytes now
+/// Queues `parts` on handle `id` if it is a connected stream: the bytes now
 /// queued, or the error's code and message.
 fn queue_on_stream(
     st: &mut LoopState,
     id: HandleId,
     parts: &[&[u8]],
 ) -> std::result::Result<usize, (&'static str, &'static str)> {
-    match st.handles.get(id).map(|h| &h.kind) {
-        Some(Kind::Tcp(t)) if matches!(t.socket, Socket::Stream(_)) => {
-            Ok(enqueue(st, id, parts, 0, None, true))
-        }
-        Some(_) => Err(("ENOTCONN", "socket is not connected")),
-        None => Err(("EBADF", "handle is closed")),
-    }
+    st.queue_write(id, parts)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::EBADF) => ("EBADF", "handle is closed"),
+            _ => ("ENOTCONN", "socket is not connected"),
+        })
 }
 
 /// The FFI's `tcp_queue_write(key, gen, data, len)`: see the module's header. (A
@@ -317,10 +316,10 @@ unsafe fn read_step(
         unreachable!("busy raises")
     };
     let st = &mut *st;
-    let Some(Kind::Tcp(t)) = st.handles.get_mut(id).map(|h| &mut h.kind) else {
+    let Some(Kind::Stream(t)) = st.handles.get_mut(id).map(|h| &mut h.kind) else {
         return ReadStep::Failed(("EBADF", "handle is closed".into()));
     };
-    match read_once(t, &mut st.read_buf) {
+    match t.read_once(&mut st.read_buf) {
         ReadOnce::Data(n) => {
             // SAFETY: the caller's argument 3 keeps the decoder alive, and no Lua code
             // runs while the reference is used.
@@ -337,7 +336,7 @@ unsafe fn read_step(
             let registered = waker.is_some();
             if registered {
                 t.read_waiter = waker;
-                st.refresh_tcp_active(id);
+                st.refresh_stream_active(id);
             }
             ReadStep::Waiting(registered)
         }

@@ -10,6 +10,8 @@ pub mod fast;
 pub mod handle;
 pub mod http;
 pub mod json;
+pub mod pipe;
+pub mod stream;
 pub mod tcp;
 pub mod timer;
 pub mod tls;
@@ -18,10 +20,10 @@ pub mod zlib;
 
 use mlua::{Function, IntoLuaMulti, LightUserData, Lua, Result, Table, Value};
 
+use crate::event_loop::errors;
 use crate::event_loop::scheduler::{done_marker, run_marker, tick_marker, wait_marker};
 use crate::event_loop::{SharedState, Task};
-use crate::event_loop::errors;
-use handle::LuvHandle;
+use handle::Luv;
 
 pub fn native_table(lua: &Lua, state: &SharedState) -> Result<Table> {
     let n = lua.create_table()?;
@@ -43,6 +45,19 @@ pub fn native_table(lua: &Lua, state: &SharedState) -> Result<Table> {
     n.set(
         "new_tcp",
         lua.create_function(move |lua, _family: Option<String>| tcp::new_tcp(lua, &st))?,
+    )?;
+    let st = state.clone();
+    n.set(
+        "new_pipe",
+        lua.create_function(move |lua, ipc: Option<bool>| pipe::new_pipe(lua, &st, ipc))?,
+    )?;
+    n.set("pipe", lua.create_function(pipe::pipe_fds)?)?;
+    n.set(
+        "tty_reset_mode",
+        lua.create_function(|_, ()| {
+            tty::reset_mode();
+            Ok(())
+        })?,
     )?;
     let st = state.clone();
     n.set(
@@ -93,7 +108,13 @@ pub fn native_table(lua: &Lua, state: &SharedState) -> Result<Table> {
             };
             let t = lua.create_table()?;
             for (i, (id, kind)) in list.into_iter().enumerate() {
-                t.raw_set(i + 1, LuvHandle::create(lua, &st, id, kind)?)?;
+                let ud = match kind {
+                    "tcp" => tcp::Tcp::create(lua, &st, id)?,
+                    "pipe" => pipe::Pipe::create(lua, &st, id)?,
+                    "tty" => tty::Tty::create(lua, &st, id)?,
+                    _ => timer::Timer::create(lua, &st, id)?,
+                };
+                t.raw_set(i + 1, ud)?;
             }
             Ok(t)
         })?,

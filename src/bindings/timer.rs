@@ -4,22 +4,39 @@
 //! the timer fires) or a coroutine (resumed when it fires: that is how `timer.sleep`
 //! suspends the caller without a callback).
 
-use mlua::{Lua, Result, UserDataMethods, Value};
+use mlua::{Lua, Result, UserData, UserDataMethods, Value};
 
-use super::handle::LuvHandle;
-use crate::event_loop::handle::{Kind, Timer};
+use super::handle::{luv_kind, Luv, LuvHandle};
+use crate::event_loop::handle::Kind;
 use crate::event_loop::io::waker_from;
 use crate::event_loop::{LoopState, SharedState};
+
+luv_kind!(
+    /// `uv_timer_t`.
+    Timer,
+    "timer"
+);
+
+impl UserData for Timer {
+    fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
+        super::handle::add_methods(methods);
+        add_methods(methods);
+    }
+}
 
 pub fn new_timer(lua: &Lua, state: &SharedState) -> Result<mlua::AnyUserData> {
     let id = state
         .borrow_mut()
         .handles
-        .insert(Kind::Timer(Timer::default()));
-    LuvHandle::create(lua, state, id, "timer")
+        .insert(Kind::Timer(Default::default()));
+    Timer::create(lua, state, id)
 }
 
-fn timer<'a>(st: &'a mut LoopState, this: &LuvHandle, method: &str) -> Result<&'a mut Timer> {
+fn timer<'a>(
+    st: &'a mut LoopState,
+    this: &LuvHandle,
+    method: &str,
+) -> Result<&'a mut crate::event_loop::handle::Timer> {
     match st.handles.get_mut(this.id).map(|h| &mut h.kind) {
         Some(Kind::Timer(t)) => Ok(t),
         Some(_) => Err(mlua::Error::runtime(format!(
@@ -47,10 +64,11 @@ fn millis(method: &str, what: &str, v: f64) -> Result<u64> {
     })
 }
 
-pub fn add_methods<M: UserDataMethods<LuvHandle>>(methods: &mut M) {
+fn add_methods<M: UserDataMethods<Timer>>(methods: &mut M) {
     methods.add_method(
         "start",
         |lua, this, (timeout, repeat, cb): (f64, f64, Value)| {
+            let this = this.handle();
             let timeout = millis("timer_start", "timeout", timeout)?;
             let repeat = millis("timer_start", "repeat", repeat)?;
             let waker = waker_from(lua, cb, "timer_start")?.ok_or_else(|| {
@@ -65,16 +83,22 @@ pub fn add_methods<M: UserDataMethods<LuvHandle>>(methods: &mut M) {
         },
     );
     methods.add_method("stop", |_, this, ()| {
+        let this = this.handle();
         let mut st = this.state.borrow_mut();
         timer(&mut st, this, "timer_stop")?;
         st.disarm_timer(this.id);
         Ok(0)
     });
     methods.add_method("again", |lua, this, ()| {
+        let this = this.handle();
         let mut st = this.state.borrow_mut();
         let t = timer(&mut st, this, "timer_again")?;
         if t.waker.is_none() {
-            return crate::event_loop::errors::error_values(lua, "EINVAL", "timer was never started");
+            return crate::event_loop::errors::error_values(
+                lua,
+                "EINVAL",
+                "timer was never started",
+            );
         }
         let repeat = t.repeat;
         if repeat > 0 {
@@ -85,16 +109,19 @@ pub fn add_methods<M: UserDataMethods<LuvHandle>>(methods: &mut M) {
         mlua::IntoLuaMulti::into_lua_multi(0, lua)
     });
     methods.add_method("get_repeat", |_, this, ()| {
+        let this = this.handle();
         let mut st = this.state.borrow_mut();
         Ok(timer(&mut st, this, "timer_get_repeat")?.repeat)
     });
     methods.add_method("set_repeat", |_, this, repeat: f64| {
+        let this = this.handle();
         let repeat = millis("timer_set_repeat", "repeat", repeat)?;
         let mut st = this.state.borrow_mut();
         timer(&mut st, this, "timer_set_repeat")?.repeat = repeat;
         Ok(())
     });
     methods.add_method("get_due_in", |_, this, ()| {
+        let this = this.handle();
         let mut st = this.state.borrow_mut();
         let now = st.now();
         let entry = timer(&mut st, this, "timer_get_due_in")?.entry;

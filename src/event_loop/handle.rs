@@ -5,48 +5,17 @@
 //! the pair (key, generation): a stale id whose slot was reused fails the generation
 //! check instead of reaching somebody else's socket.
 
-use std::rc::Rc;
-
-use mlua::RegistryKey;
 use slab::Slab;
 
+use super::stream::Stream;
 use super::timer_wheel::EntryKey;
+use super::waker::{LuaRef, Waker};
 
 /// What Lua holds: a slab key plus the generation the slot had when the handle was made.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub struct HandleId {
     pub key: usize,
     pub gen: u32,
-}
-
-/// A Lua value the loop keeps across turns (a callback, a waiting coroutine). It lives
-/// in the Lua registry rather than on mlua's reference stack, which LuaJIT caps at about
-/// 65,000 slots: a million pending timers would overflow it.
-pub type LuaRef = RegistryKey;
-
-/// Who to tell when something finishes: a callback to run in a pooled coroutine, or a
-/// suspended coroutine to resume.
-#[derive(Debug)]
-pub enum Waker {
-    /// A callback, run in a coroutine of its own. (Shared: a handle may keep one to
-    /// wake with again and again, as an idle HTTP connection's `on_readable`.)
-    Callback(Rc<LuaRef>),
-    /// A coroutine to resume.
-    Thread(LuaRef),
-    /// A coroutine a handle keeps to resume again and again (http.server's
-    /// connection coroutine, as its `on_readable`).
-    SharedThread(Rc<LuaRef>),
-}
-
-impl Waker {
-    /// Another waker for the same callback or coroutine, if this one is shared.
-    pub fn share(&self) -> Option<Waker> {
-        match self {
-            Waker::Callback(k) => Some(Waker::Callback(k.clone())),
-            Waker::SharedThread(k) => Some(Waker::SharedThread(k.clone())),
-            Waker::Thread(_) => None,
-        }
-    }
 }
 
 pub struct Handle {
@@ -61,16 +30,15 @@ pub struct Handle {
 
 pub enum Kind {
     Timer(Timer),
-    Tcp(Box<super::stream::Tcp>),
-    Fd(FdStream),
+    /// tcp, pipe and tty handles: one stream core (stream.rs).
+    Stream(Box<Stream>),
 }
 
 impl Kind {
     pub fn name(&self) -> &'static str {
         match self {
             Kind::Timer(_) => "timer",
-            Kind::Tcp(_) => "tcp",
-            Kind::Fd(_) => "tty",
+            Kind::Stream(s) => s.kind_name(),
         }
     }
 }
@@ -82,14 +50,6 @@ pub struct Timer {
     /// this arming from one left over from before a stop/start in the same batch.
     pub entry: Option<(EntryKey, u64)>,
     pub waker: Option<Waker>,
-}
-
-/// A plain file descriptor read through the loop (stdin for the REPL).
-pub struct FdStream {
-    pub fd: i32,
-    /// epoll refuses regular files; those are always "ready" and read directly.
-    pub registered: bool,
-    pub read_waiter: Option<LuaRef>,
 }
 
 /// The slab of handles plus the count that decides whether the loop is alive.

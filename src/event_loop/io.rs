@@ -1,9 +1,10 @@
-//! Dispatch: what a ready token means for each kind of handle.
+//! Dispatch: what a ready token means for each kind of handle, and the loop's side of
+//! a stream's requests (looking the stream up, queueing the wake-ups it returns).
 //!
 //! mio is edge-triggered: a readiness event is reported once, and another comes only
-//! after the socket has returned WouldBlock. So every reader here drains: accept until
-//! WouldBlock, read until WouldBlock (or until the reader stops), write until the queue
-//! is empty or WouldBlock.
+//! after the descriptor has returned WouldBlock. So every reader here drains: accept
+//! until WouldBlock, read until WouldBlock (or until the reader stops), write until the
+//! queue is empty or WouldBlock.
 
 use std::io;
 use std::rc::Rc;
@@ -11,35 +12,32 @@ use std::rc::Rc;
 use mlua::{IntoLuaMulti, MultiValue, Result, Value};
 
 use super::errors::{callback_error, Failure};
-use super::handle::{HandleId, Kind, Waker};
-use super::stream::{read_once, ReadOnce, Socket};
+use super::handle::{HandleId, Kind};
+use super::stream::{Completion, ReadOnce, Stream, Transport, Written};
+use super::waker::Waker;
 use super::{EventLoop, LoopState, Task};
 
 impl EventLoop {
     pub(super) fn on_ready(&self, id: HandleId, readable: bool, writable: bool) -> Result<()> {
-        let kind = match self.state.borrow().handles.get(id).map(|h| &h.kind) {
-            Some(Kind::Tcp(_)) => 1,
-            Some(Kind::Fd(_)) => 2,
-            _ => return Ok(()),
-        };
-        if kind == 2 {
-            return self.fd_ready(id);
+        if self.state.borrow_mut().stream(id).is_none() {
+            return Ok(());
         }
         if writable {
-            self.tcp_connected(id)?;
+            self.stream_connected(id)?;
             let done = self.state.borrow_mut().flush_writes(id);
             for task in done {
                 self.run_task(task)?;
             }
         }
         if readable {
-            self.tcp_readable(id)?;
+            self.stream_readable(id)?;
             // Through TLS, the reads just made may have finished a handshake, and rustls
             // takes the plaintext it refused before it: send what is queued.
-            let queued_tls = matches!(
-                self.state.borrow().handles.get(id).map(|h| &h.kind),
-                Some(Kind::Tcp(t)) if t.tls.is_some() && !t.writes.is_empty()
-            );
+            let queued_tls = self
+                .state
+                .borrow_mut()
+                .stream(id)
+                .is_some_and(|t| t.tls.is_some() && !t.writes.is_empty());
             if queued_tls {
                 let done = self.state.borrow_mut().flush_writes(id);
                 for task in done {
@@ -51,29 +49,30 @@ impl EventLoop {
     }
 
     /// A connecting socket turned writable: the connect either succeeded or failed.
-    fn tcp_connected(&self, id: HandleId) -> Result<()> {
+    fn stream_connected(&self, id: HandleId) -> Result<()> {
         let task = {
             let mut st = self.state.borrow_mut();
-            let Some(Kind::Tcp(tcp)) = st.handles.get_mut(id).map(|h| &mut h.kind) else {
+            let Some(stream) = st.stream(id).filter(|s| s.connect_waker.is_some()) else {
                 return Ok(());
             };
-            let Socket::Stream(s) = &tcp.socket else {
-                return Ok(());
-            };
-            if tcp.connect_waker.is_none() {
-                return Ok(());
-            }
-            let result = match s.take_error() {
-                Ok(Some(e)) | Err(e) => Err(e),
-                Ok(None) => match s.peer_addr() {
-                    Ok(_) => Ok(()),
-                    // Not connected yet: a spurious wake-up; keep waiting.
-                    Err(e) if e.kind() == io::ErrorKind::NotConnected => return Ok(()),
-                    Err(e) => Err(e),
+            let result = match &stream.transport {
+                Transport::Tcp(s) => match s.take_error() {
+                    Ok(Some(e)) | Err(e) => Err(e),
+                    Ok(None) => s.peer_addr().map(drop),
                 },
+                Transport::Unix(s) => match s.take_error() {
+                    Ok(Some(e)) | Err(e) => Err(e),
+                    Ok(None) => s.peer_addr().map(drop),
+                },
+                _ => return Ok(()),
             };
-            let waker = tcp.connect_waker.take().expect("checked above");
-            st.refresh_tcp_active(id);
+            let result = match result {
+                // Not connected yet: a spurious wake-up; keep waiting.
+                Err(e) if e.kind() == io::ErrorKind::NotConnected => return Ok(()),
+                other => other,
+            };
+            let waker = stream.connect_waker.take().expect("checked above");
+            st.refresh_stream_active(id);
             match result {
                 Ok(()) => Task::Wake(waker, MultiValue::new()),
                 Err(e) => Task::Fail(waker, Failure::from_io(&e)),
@@ -82,24 +81,19 @@ impl EventLoop {
         self.run_task(task)
     }
 
-    fn tcp_readable(&self, id: HandleId) -> Result<()> {
+    fn stream_readable(&self, id: HandleId) -> Result<()> {
         // A listener: accept everything that is queued, then tell the Lua side once per
         // connection.
         let accepted = {
             let mut st = self.state.borrow_mut();
-            let Some(Kind::Tcp(tcp)) = st.handles.get(id).map(|h| &h.kind) else {
-                return Ok(());
-            };
-            if matches!(tcp.socket, Socket::Listener(_)) {
+            if st.stream(id).is_some_and(|s| s.transport.is_listener()) {
                 let n = st.accept_all(id);
-                let Some(Kind::Tcp(tcp)) = st.handles.get_mut(id).map(|h| &mut h.kind) else {
-                    return Ok(());
-                };
-                let cb = match &tcp.listen_cb {
+                let stream = st.stream(id).expect("checked above");
+                let cb = match &stream.listen_cb {
                     Some(k) => Some(self.lua.registry_value::<mlua::Function>(k)?),
                     None => None,
                 };
-                Some((n, cb, tcp.accept_waiter.take()))
+                Some((n, cb, stream.accept_waiter.take()))
             } else {
                 None
             }
@@ -113,24 +107,21 @@ impl EventLoop {
                     self.run_task(Task::Call(cb.clone(), MultiValue::new()))?;
                 }
             }
-            self.state.borrow_mut().refresh_tcp_active(id);
+            self.state.borrow_mut().refresh_stream_active(id);
             return Ok(());
         }
 
         // A stream: wake a blocking-style reader (it retries its read), then feed a
-        // read_start callback until the socket runs dry or the reader stops.
+        // read_start callback until the stream runs dry or the reader stops.
         let waiter = {
             let mut st = self.state.borrow_mut();
-            match st.handles.get_mut(id).map(|h| &mut h.kind) {
-                Some(Kind::Tcp(tcp)) => {
-                    tcp.drained = false;
-                    tcp.read_waiter.take()
-                }
-                _ => None,
-            }
+            st.stream(id).and_then(|s| {
+                s.drained = false;
+                s.read_waiter.take()
+            })
         };
         if let Some(w) = waiter {
-            self.state.borrow_mut().refresh_tcp_active(id);
+            self.state.borrow_mut().refresh_stream_active(id);
             self.run_task(Task::Wake(w, MultiValue::new()))?;
         }
         loop {
@@ -139,51 +130,138 @@ impl EventLoop {
                 let LoopState {
                     handles, read_buf, ..
                 } = &mut *st;
-                let Some(Kind::Tcp(tcp)) = handles.get_mut(id).map(|h| &mut h.kind) else {
+                let Some(Kind::Stream(stream)) = handles.get_mut(id).map(|h| &mut h.kind) else {
                     break;
                 };
-                let Some(cb) = &tcp.read_cb else { break };
+                let Some(cb) = &stream.read_cb else { break };
                 let cb: mlua::Function = self.lua.registry_value(cb)?;
-                if !matches!(tcp.socket, Socket::Stream(_)) {
+                if !stream.transport.is_connected() {
                     break;
                 }
                 // (The same read as the coroutine-style bindings: no syscall once a
-                // short read has left the socket dry.)
-                let args = match read_once(tcp, read_buf) {
+                // short read has left the descriptor dry.)
+                let args = match stream.read_once(read_buf) {
                     ReadOnce::Eof => {
-                        tcp.read_cb = None;
+                        stream.read_cb = None;
                         (Value::Nil, Value::Nil).into_lua_multi(&self.lua)?
                     }
                     ReadOnce::Data(n) => (Value::Nil, self.lua.create_string(&read_buf[..n])?)
                         .into_lua_multi(&self.lua)?,
                     ReadOnce::WouldBlock => break,
                     ReadOnce::Failed(e) => {
-                        tcp.read_cb = None;
+                        stream.read_cb = None;
                         callback_error(&self.lua, &e)?
                     }
                 };
-                st.refresh_tcp_active(id);
+                st.refresh_stream_active(id);
                 Task::Call(cb, args)
             };
             self.run_task(task)?;
         }
         Ok(())
     }
+}
 
-    fn fd_ready(&self, id: HandleId) -> Result<()> {
-        let waiter = {
-            let mut st = self.state.borrow_mut();
-            let waiter = match st.handles.get_mut(id).map(|h| &mut h.kind) {
-                Some(Kind::Fd(fd)) => fd.read_waiter.take(),
-                _ => None,
-            };
-            st.handles.set_active(id, false);
-            waiter
-        };
-        match waiter {
-            Some(t) => self.run_task(Task::Wake(Waker::Thread(t), MultiValue::new())),
-            None => Ok(()),
+impl LoopState {
+    /// The live stream handle (tcp, pipe, tty) with this id.
+    pub fn stream(&mut self, id: HandleId) -> Option<&mut Stream> {
+        match self.handles.get_mut(id).map(|h| &mut h.kind) {
+            Some(Kind::Stream(s)) => Some(s),
+            _ => None,
         }
+    }
+
+    /// A stream handle is active while anybody waits on it (libuv's `uv__handle_start`).
+    pub fn refresh_stream_active(&mut self, id: HandleId) {
+        if let Some(wants) = self.stream(id).map(|s| s.wants_events()) {
+            self.handles.set_active(id, wants);
+        }
+    }
+
+    /// Writes `parts` to stream `id` (see `Stream::write`): Ok(None) when all of it
+    /// reached the kernel now (a callback waker then runs later, from the pending
+    /// phase), Ok(Some(queued)) when some waits in the queue. `defer` holds the bytes
+    /// for the flush at the end of the running task, so that one task's writes leave
+    /// in one syscall.
+    pub fn stream_write<B: AsRef<[u8]>>(
+        &mut self,
+        id: HandleId,
+        parts: &[B],
+        waker: Option<Waker>,
+        defer: bool,
+    ) -> io::Result<Option<usize>> {
+        let Some(stream) = self.stream(id) else {
+            return Err(io::Error::from_raw_os_error(libc::EBADF));
+        };
+        match stream.write(parts, waker, defer)? {
+            Written::Done(waker) => {
+                if let Some(w @ Waker::Callback(_)) = waker {
+                    // Callbacks always run later, never inside the caller's call.
+                    self.pending.push_back(Task::Wake(w, MultiValue::new()));
+                }
+                Ok(None)
+            }
+            Written::Queued(queued) => {
+                if defer {
+                    self.mark_dirty(id);
+                }
+                self.refresh_stream_active(id);
+                Ok(Some(queued))
+            }
+        }
+    }
+
+    /// Queues `parts` on stream `id` for the flush at the end of the running task (the
+    /// hot path's write: no callback). Returns the bytes now queued.
+    pub fn queue_write(&mut self, id: HandleId, parts: &[&[u8]]) -> io::Result<usize> {
+        let Some(stream) = self.stream(id) else {
+            return Err(io::Error::from_raw_os_error(libc::EBADF));
+        };
+        if !stream.transport.is_connected() {
+            return Err(io::Error::from_raw_os_error(libc::ENOTCONN));
+        }
+        let queued = stream.enqueue(parts, 0, None);
+        self.mark_dirty(id);
+        self.refresh_stream_active(id);
+        Ok(queued)
+    }
+
+    /// Writes as much of stream `id`'s queue as it takes. Returns the wake-ups of the
+    /// requests that finished (or failed); the caller decides when to run them.
+    pub fn flush_writes(&mut self, id: HandleId) -> Vec<Task> {
+        let Some(stream) = self.stream(id) else {
+            return Vec::new();
+        };
+        let done = stream.flush();
+        self.refresh_stream_active(id);
+        done.into_iter().map(completion_task).collect()
+    }
+
+    /// Keeps a spare file descriptor for `accept_all` to give up when the process runs
+    /// out of them (done when a server starts listening).
+    pub fn reserve_spare_fd(&mut self) {
+        if self.spare_fd.is_none() {
+            self.spare_fd = std::fs::File::open("/dev/null").ok();
+        }
+    }
+
+    /// Accepts every connection waiting on listener `id` (see `Stream::accept_all`).
+    pub fn accept_all(&mut self, id: HandleId) -> usize {
+        let LoopState {
+            handles, spare_fd, ..
+        } = self;
+        match handles.get_mut(id).map(|h| &mut h.kind) {
+            Some(Kind::Stream(s)) => s.accept_all(spare_fd),
+            _ => 0,
+        }
+    }
+}
+
+/// The wake-up for a finished request.
+pub fn completion_task((waker, failure): Completion) -> Task {
+    match failure {
+        None => Task::Wake(waker, MultiValue::new()),
+        Some(f) => Task::Fail(waker, f),
     }
 }
 

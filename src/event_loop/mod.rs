@@ -50,6 +50,7 @@ pub mod scheduler;
 pub mod stream;
 pub mod timer_wheel;
 pub mod tls;
+pub mod waker;
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -58,8 +59,9 @@ use std::time::{Duration, Instant};
 
 use mlua::{Function, Lua, MultiValue, Result, Thread};
 
-use handle::{HandleId, Handles, Kind, Waker};
+use handle::{HandleId, Handles, Kind};
 use timer_wheel::TimerWheel;
+use waker::Waker;
 
 pub use scheduler::Hooks;
 
@@ -75,7 +77,7 @@ pub enum Task {
     /// resumed with them (a closed handle's pending requests get ECANCELED).
     Fail(Waker, errors::Failure),
     /// Run a callback kept in the registry with one argument (setImmediate, nextTick).
-    CallRef(handle::LuaRef, Option<handle::LuaRef>),
+    CallRef(waker::LuaRef, Option<waker::LuaRef>),
     /// Act as if the handle had been reported ready (libuv's `uv__io_feed`): used when a
     /// reader starts on a socket whose edge was already consumed.
     Feed(HandleId),
@@ -151,6 +153,11 @@ impl LoopState {
         self.stop_flag = true;
     }
 
+    /// Queues work for the pending phase: a callback a binding promised to run later.
+    pub fn defer(&mut self, task: Task) {
+        self.pending.push_back(task);
+    }
+
     /// Flushes this handle's queued writes when the running task returns.
     pub fn mark_dirty(&mut self, id: HandleId) {
         if !self.dirty.contains(&id) {
@@ -192,7 +199,7 @@ impl LoopState {
 
     /// `uv.close`: deregister now, free in the closing phase. Returns false if the
     /// handle was already closing.
-    pub fn close(&mut self, id: HandleId, cb: Option<handle::LuaRef>) -> bool {
+    pub fn close(&mut self, id: HandleId, cb: Option<waker::LuaRef>) -> bool {
         let Some(h) = self.handles.get_mut(id) else {
             return false;
         };
@@ -205,20 +212,12 @@ impl LoopState {
                     cancelled.extend(t.waker.take().filter(|w| matches!(w, Waker::Thread(_))));
                 }
             }
-            Kind::Tcp(tcp) => tcp.take_waiters(self.poll.registry(), &mut cancelled),
-            Kind::Fd(fd) => {
-                if fd.registered {
-                    let _ = self
-                        .poll
-                        .registry()
-                        .deregister(&mut mio::unix::SourceFd(&fd.fd));
-                }
-                cancelled.extend(fd.read_waiter.take().map(Waker::Thread));
-            }
+            Kind::Stream(stream) => stream.take_waiters(self.poll.registry(), &mut cancelled),
         }
         // Whoever waits on the handle hears ECANCELED, as libuv's requests do.
         for w in cancelled {
-            self.pending.push_back(Task::Fail(w, errors::Failure::canceled()));
+            self.pending
+                .push_back(Task::Fail(w, errors::Failure::canceled()));
         }
         self.handles.mark_closing(id, cb);
         self.closing.push(id);
@@ -426,14 +425,8 @@ impl EventLoop {
                 eprintln!("[loop] token {key} ready (r={readable} w={writable})");
             }
             if hup {
-                if let Some(Kind::Tcp(t)) = self
-                    .state
-                    .borrow_mut()
-                    .handles
-                    .get_mut(id)
-                    .map(|h| &mut h.kind)
-                {
-                    t.hup = true;
+                if let Some(stream) = self.state.borrow_mut().stream(id) {
+                    stream.hup = true;
                 }
             }
             self.on_ready(id, readable, writable)?;

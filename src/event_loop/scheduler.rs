@@ -21,7 +21,7 @@ use std::ffi::CStr;
 
 use mlua::{ffi, Function, IntoLuaMulti, LightUserData, MultiValue, Result, Thread, Value};
 
-use super::handle::Waker;
+use super::waker::Waker;
 use super::{EventLoop, Task};
 
 /// The DONE marker returned by a trampoline that finished its callback.

@@ -12,7 +12,7 @@ use rustls::Connection;
 
 /// Sends whatever ciphertext rustls has ready; stops quietly at WouldBlock (the rest
 /// goes when the socket turns writable).
-pub fn flush_tls(s: &mut mio::net::TcpStream, conn: &mut Connection) -> io::Result<()> {
+pub fn flush_tls<S: Write>(s: &mut S, conn: &mut Connection) -> io::Result<()> {
     while conn.wants_write() {
         match conn.write_tls(s) {
             Ok(_) => {}
@@ -32,8 +32,8 @@ fn tls_error(e: rustls::Error) -> io::Error {
 /// until there is plaintext or the socket would block). Ok((0, _)) is the end of the
 /// stream. The flag says the socket was read dry: its last read came back short and
 /// nothing is left over in TLS, so another read now would only say WouldBlock.
-pub fn read_plain(
-    s: &mut mio::net::TcpStream,
+pub fn read_plain<S: Read + Write>(
+    s: &mut S,
     tls: Option<&mut Connection>,
     buf: &mut [u8],
 ) -> io::Result<(usize, bool)> {
@@ -64,12 +64,12 @@ pub fn read_plain(
 }
 
 /// The socket as rustls reads it, noting whether the last read came back short.
-struct ShortReads<'a> {
-    s: &'a mut mio::net::TcpStream,
+struct ShortReads<'a, S> {
+    s: &'a mut S,
     short: bool,
 }
 
-impl Read for ShortReads<'_> {
+impl<S: Read> Read for ShortReads<'_, S> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.s.read(buf)?;
         self.short = n < buf.len();
@@ -80,11 +80,7 @@ impl Read for ShortReads<'_> {
 /// Hands rustls as much of `data` as it takes, sending its records to the socket
 /// whenever its buffer fills. Returns how much it took: less than all of `data` when
 /// the socket is full too (the rest waits for the socket to turn writable).
-pub fn write_plain(
-    s: &mut mio::net::TcpStream,
-    conn: &mut Connection,
-    data: &[u8],
-) -> io::Result<usize> {
+pub fn write_plain<S: Write>(s: &mut S, conn: &mut Connection, data: &[u8]) -> io::Result<usize> {
     let mut taken = 0;
     while taken < data.len() {
         let n = conn.writer().write(&data[taken..])?;
@@ -105,7 +101,7 @@ pub fn write_plain(
 }
 
 /// One step of a client handshake: Ok(true) when done, Ok(false) to wait for input.
-pub fn handshake_step(s: &mut mio::net::TcpStream, conn: &mut Connection) -> io::Result<bool> {
+pub fn handshake_step<S: Read + Write>(s: &mut S, conn: &mut Connection) -> io::Result<bool> {
     loop {
         flush_tls(s, conn)?;
         if !conn.is_handshaking() {
