@@ -38,6 +38,16 @@ local uv = {
   stop = native.stop,
 }
 
+-- The process and the machine (bindings/os.rs), under luv's names.
+for _, name in ipairs({
+  "cwd", "chdir", "os_homedir", "os_tmpdir", "os_gethostname", "os_uname", "os_getpid",
+  "os_getppid", "os_environ", "os_getenv", "os_setenv", "os_unsetenv",
+  "resident_set_memory", "uptime", "loadavg", "cpu_info", "interface_addresses",
+  "get_total_memory", "get_free_memory", "getrusage", "kill",
+}) do
+  uv[name] = native[name]
+end
+
 -- Hot-path functions through LuaJIT's FFI (C functions in src/bindings/fast.rs,
 -- which a trace calls directly, where calling a Lua C function would end it):
 --   uv.queue_write_fast(key, gen, data): native.tcp_queue_write, a string or a list

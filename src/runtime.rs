@@ -1,7 +1,6 @@
 //! Starting and ending a Stardust process: the Lua state, the loop, the main coroutine.
 
 use std::cell::RefCell;
-use std::io::Write;
 use std::rc::Rc;
 
 use mlua::{Lua, MultiValue, Result, Table, Value};
@@ -110,24 +109,4 @@ pub fn new_state() -> Lua {
     }
 }
 
-static LOGGER: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// Installs env_logger if RUST_LOG is set (so unused logging costs nothing at startup).
-pub fn init_logging() {
-    if std::env::var_os("RUST_LOG").is_some() {
-        env_logger::init();
-        LOGGER.store(true, std::sync::atomic::Ordering::Relaxed);
-    }
-}
-
-/// Did `init_logging` install a logger?
-pub fn logger_installed() -> bool {
-    LOGGER.load(std::sync::atomic::Ordering::Relaxed)
-}
-
-/// Leaves the process now: restores stdin, flushes, exits. Every exit path comes here.
-pub fn exit(code: i32) -> ! {
-    bindings::tty::restore_stdin();
-    let _ = std::io::stdout().flush();
-    std::process::exit(code)
-}
+pub use crate::bindings::os::{exit, init_logging};

@@ -10,6 +10,7 @@ pub mod fast;
 pub mod handle;
 pub mod http;
 pub mod json;
+pub mod os;
 pub mod pipe;
 pub mod stream;
 pub mod tcp;
@@ -71,6 +72,7 @@ pub fn native_table(lua: &Lua, state: &SharedState) -> Result<Table> {
         lua.create_function(|_, fd: i32| Ok(tty::guess_handle(fd)))?,
     )?;
 
+    os::install(lua, &n)?;
     // now, tcp_queue_write, http_next: raw C functions for the hot path.
     fast::install(lua, &n, state)?;
     let st = state.clone();
@@ -80,11 +82,6 @@ pub fn native_table(lua: &Lua, state: &SharedState) -> Result<Table> {
             st.borrow_mut().update_time();
             Ok(())
         })?,
-    )?;
-    let start = std::time::Instant::now();
-    n.set(
-        "hrtime",
-        lua.create_function(move |_, ()| Ok(start.elapsed().as_nanos() as f64))?,
     )?;
     let st = state.clone();
     n.set(
@@ -205,7 +202,7 @@ pub fn native_table(lua: &Lua, state: &SharedState) -> Result<Table> {
                     _ => log::Level::Trace,
                 };
                 let msg = msg.to_string_lossy();
-                if crate::runtime::logger_installed() {
+                if os::logger_installed() {
                     log::log!(target: target.as_str(), lvl, "{msg}");
                 } else {
                     eprintln!("[{level} {target}] {msg}");
@@ -241,7 +238,7 @@ pub fn native_table(lua: &Lua, state: &SharedState) -> Result<Table> {
             if let Ok(mut s) = st.try_borrow_mut() {
                 s.flush_dirty_now();
             }
-            crate::runtime::exit(code.unwrap_or(0))
+            os::exit(code.unwrap_or(0))
         })?,
     )?;
     n.set(
@@ -252,46 +249,6 @@ pub fn native_table(lua: &Lua, state: &SharedState) -> Result<Table> {
     )?;
     n.set("version", env!("CARGO_PKG_VERSION"))?;
     n.set("mio_version", env!("STARDUST_MIO_VERSION"))?;
-    n.set("pid", std::process::id())?;
-    n.set(
-        "cwd",
-        lua.create_function(|lua, ()| match std::env::current_dir() {
-            Ok(p) => p.display().to_string().into_lua_multi(lua),
-            Err(e) => errors::io_error_values(lua, &e),
-        })?,
-    )?;
-    n.set(
-        "env",
-        lua.create_function(|lua, ()| {
-            let t = lua.create_table()?;
-            for (k, v) in std::env::vars_os() {
-                t.raw_set(
-                    lua.create_string(k.as_encoded_bytes())?,
-                    lua.create_string(v.as_encoded_bytes())?,
-                )?;
-            }
-            Ok(t)
-        })?,
-    )?;
-    n.set(
-        "setenv",
-        lua.create_function(|_, (k, v): (String, Option<String>)| {
-            // SAFETY: the process is single-threaded; nothing reads the environment concurrently.
-            unsafe {
-                match v {
-                    Some(v) => std::env::set_var(k, v),
-                    None => std::env::remove_var(k),
-                }
-            }
-            Ok(())
-        })?,
-    )?;
-    n.set("rss", lua.create_function(|_, ()| Ok(rss_bytes()))?)?;
-    n.set(
-        "peak_rss",
-        lua.create_function(|_, ()| Ok(status_kb("VmHWM:") * 1024))?,
-    )?;
-
     let object_mt = lua.create_table()?;
     object_mt.set("__jsontype", "object")?;
     let array_mt = lua.create_table()?;
@@ -329,25 +286,4 @@ fn call_ref(lua: &Lua, f: Function, arg: Value) -> Result<Task> {
         Some(lua.create_registry_value(arg)?)
     };
     Ok(Task::CallRef(lua.create_registry_value(f)?, arg))
-}
-
-/// Resident set size from /proc/self/statm, in bytes.
-fn rss_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0);
-    // SAFETY: sysconf has no preconditions.
-    pages * unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64
-}
-
-fn status_kb(field: &str) -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
 }
