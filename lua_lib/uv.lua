@@ -44,6 +44,7 @@ for _, name in ipairs({
   "os_getppid", "os_environ", "os_getenv", "os_setenv", "os_unsetenv",
   "resident_set_memory", "uptime", "loadavg", "cpu_info", "interface_addresses",
   "get_total_memory", "get_free_memory", "getrusage", "kill",
+  "getaddrinfo", "getnameinfo",
 }) do
   uv[name] = native[name]
 end
@@ -212,6 +213,38 @@ local function complete(handle, method, ...)
     return true
   end
   return ok, err, code
+end
+
+-- For requests that run on the thread pool (fs, getaddrinfo, work): `fn` takes the
+-- running coroutine in its callback's place and returns WAIT; the loop resumes us
+-- with the callback's values, (nil, results...) or (err).
+local function pooled(fn, ...)
+  local co = running()
+  local n = select("#", ...)
+  local args = { ... }
+  args[n + 1] = co
+  local r, err, code = fn(unpack(args, 1, n + 1))
+  if r ~= WAIT then return r, err, code end
+  local e, a, b, c, d = suspend(co)
+  if e then return nil, e, e:match("^([%w_]+):") end
+  return a, b, c, d
+end
+uv.pooled = pooled
+
+-- uv.co_getaddrinfo(host, service, hints) and uv.co_getnameinfo(address): the
+-- results, or nil, err, code.
+function uv.co_getaddrinfo(host, service, hints)
+  return pooled(native.getaddrinfo, host, service, hints or {})
+end
+function uv.co_getnameinfo(address) return pooled(native.getnameinfo, address) end
+
+-- The fs functions: uv.fs_stat(path, [callback]) and the rest, as luv has them
+-- (bindings/fs.rs), and uv.co_fs_stat(path) & co., which wait in the coroutine.
+for name, fn in pairs(native) do
+  if type(name) == "string" and name:find("^fs_") then
+    uv[name] = fn
+    uv["co_" .. name] = function(...) return pooled(fn, ...) end
+  end
 end
 
 -- Next chunk of data, nil at EOF, or nil, err, code.

@@ -6,12 +6,15 @@
 //! No binding here ever calls Lua: a binding that has to report something later queues
 //! a `Task` and returns.
 
+pub mod dns;
 pub mod fast;
+pub mod fs;
 pub mod handle;
 pub mod http;
 pub mod json;
 pub mod os;
 pub mod pipe;
+pub mod req;
 pub mod stream;
 pub mod tcp;
 pub mod timer;
@@ -53,6 +56,17 @@ pub fn native_table(lua: &Lua, state: &SharedState) -> Result<Table> {
         lua.create_function(move |lua, ipc: Option<bool>| pipe::new_pipe(lua, &st, ipc))?,
     )?;
     n.set("pipe", lua.create_function(pipe::pipe_fds)?)?;
+    fs::install(lua, &n, state)?;
+    let st = state.clone();
+    n.set(
+        "getaddrinfo",
+        lua.create_function(move |lua, args| dns::getaddrinfo(lua, &st, args))?,
+    )?;
+    let st = state.clone();
+    n.set(
+        "getnameinfo",
+        lua.create_function(move |lua, args| dns::getnameinfo(lua, &st, args))?,
+    )?;
     n.set(
         "tty_reset_mode",
         lua.create_function(|_, ()| {

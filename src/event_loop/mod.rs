@@ -23,6 +23,8 @@
 //!   │    ├─────────────────────────────┤
 //!   │    │ 4. dispatch  (ready tokens) │  dispatch_ready
 //!   │    ├─────────────────────────────┤
+//!   │    │ 4b. pool     (done work)    │  run_completions
+//!   │    ├─────────────────────────────┤
 //!   │    │ 5. check     (setImmediate) │  run_check
 //!   │    ├─────────────────────────────┤
 //!   │    │ 6. closing   (free handles) │  run_closing
@@ -35,6 +37,8 @@
 //!   is not delayed by a whole poll.
 //! - Pending work (callbacks that a binding promised to call "later", such as a write
 //!   that finished at once) runs before poll, so poll never sleeps while one is queued.
+//! - The thread pool's finished work runs right after the ready tokens: its wake-up
+//!   came through poll like any I/O (libuv delivers it as an async handle's I/O).
 //! - setImmediate runs right after I/O, as in node: "after this round of I/O".
 //! - Closing runs last, so a handle closed by any callback in this turn is freed only
 //!   once nothing in the turn can still see its events; its slot is reused only after.
@@ -46,6 +50,7 @@
 pub mod errors;
 pub mod handle;
 pub mod io;
+pub mod pool;
 pub mod scheduler;
 pub mod stream;
 pub mod timer_wheel;
@@ -111,6 +116,8 @@ pub struct LoopState {
     /// One read buffer for every socket: a read copies straight into a Lua string.
     pub read_buf: Vec<u8>,
     pool: Vec<Thread>,
+    /// The thread pool (pool.rs), for fs requests, getaddrinfo and queue_work.
+    threadpool: pool::Pool,
     stop_flag: bool,
     trace: bool,
 }
@@ -136,6 +143,7 @@ impl LoopState {
             spare_fd: None,
             read_buf: vec![0; 64 * 1024],
             pool: Vec::new(),
+            threadpool: pool::Pool::default(),
             stop_flag: false,
             trace: std::env::var("STARDUST_TRACE").is_ok_and(|v| v.split(',').any(|p| p == "loop")),
         })
@@ -224,9 +232,21 @@ impl LoopState {
         true
     }
 
+    /// Runs `work` on the thread pool; `finish` makes the values `waker` gets from its
+    /// output, on the loop thread, in the completions phase (see pool.rs).
+    pub fn submit<T: Send + 'static>(
+        &mut self,
+        work: impl FnOnce() -> T + Send + 'static,
+        finish: impl FnOnce(&Lua, T) -> Result<MultiValue> + 'static,
+        waker: Waker,
+    ) -> std::io::Result<()> {
+        self.threadpool
+            .submit(self.poll.registry(), work, finish, waker)
+    }
+
     /// Is there anything left that could ever run? (libuv's `uv__loop_alive`.)
     fn alive(&self) -> bool {
-        self.handles.active_refs() > 0 || self.has_queued_work()
+        self.handles.active_refs() > 0 || self.has_queued_work() || self.threadpool.pending() > 0
     }
 
     fn has_queued_work(&self) -> bool {
@@ -266,6 +286,7 @@ impl EventLoop {
             self.run_pending()?;
             self.poll_io()?;
             self.dispatch_ready()?;
+            self.run_completions()?;
             self.run_check()?;
             self.run_closing()?;
             let (stop, alive) = {
@@ -430,6 +451,21 @@ impl EventLoop {
                 }
             }
             self.on_ready(id, readable, writable)?;
+        }
+        Ok(())
+    }
+
+    /// Phase 4b: the requests the thread pool finished (fs, getaddrinfo, queue_work):
+    /// their outputs become Lua values here, on the loop thread, and their callbacks
+    /// run (or coroutines resume) in the order the work finished.
+    fn run_completions(&self) -> Result<()> {
+        let done = self.state.borrow_mut().threadpool.take_done();
+        for (finish, output, waker) in done {
+            if self.state.borrow().trace {
+                eprintln!("[loop] pool request done");
+            }
+            let args = finish(&self.lua, output)?;
+            self.run_task(Task::Wake(waker, args))?;
         }
         Ok(())
     }
