@@ -13,6 +13,7 @@ pub mod handle;
 pub mod http;
 pub mod json;
 pub mod os;
+pub mod phase;
 pub mod pipe;
 pub mod req;
 pub mod stream;
@@ -25,6 +26,7 @@ pub mod zlib;
 use mlua::{Function, IntoLuaMulti, LightUserData, Lua, Result, Table, Value};
 
 use crate::event_loop::errors;
+use crate::event_loop::phases::Phase;
 use crate::event_loop::scheduler::{done_marker, run_marker, tick_marker, wait_marker};
 use crate::event_loop::{SharedState, Task};
 use handle::Luv;
@@ -56,6 +58,17 @@ pub fn native_table(lua: &Lua, state: &SharedState) -> Result<Table> {
         lua.create_function(move |lua, ipc: Option<bool>| pipe::new_pipe(lua, &st, ipc))?,
     )?;
     n.set("pipe", lua.create_function(pipe::pipe_fds)?)?;
+    for (name, p) in [
+        ("new_idle", Phase::Idle),
+        ("new_prepare", Phase::Prepare),
+        ("new_check", Phase::Check),
+    ] {
+        let st = state.clone();
+        n.set(
+            name,
+            lua.create_function(move |lua, ()| phase::new(lua, &st, p))?,
+        )?;
+    }
     fs::install(lua, &n, state)?;
     let st = state.clone();
     n.set(
@@ -123,6 +136,9 @@ pub fn native_table(lua: &Lua, state: &SharedState) -> Result<Table> {
                     "tcp" => tcp::Tcp::create(lua, &st, id)?,
                     "pipe" => pipe::Pipe::create(lua, &st, id)?,
                     "tty" => tty::Tty::create(lua, &st, id)?,
+                    "idle" => phase::Idle::create(lua, &st, id)?,
+                    "prepare" => phase::Prepare::create(lua, &st, id)?,
+                    "check" => phase::Check::create(lua, &st, id)?,
                     _ => timer::Timer::create(lua, &st, id)?,
                 };
                 t.raw_set(i + 1, ud)?;

@@ -7,6 +7,7 @@
 
 use slab::Slab;
 
+use super::phases::PhaseHandle;
 use super::stream::Stream;
 use super::timer_wheel::EntryKey;
 use super::waker::{LuaRef, Waker};
@@ -32,6 +33,8 @@ pub enum Kind {
     Timer(Timer),
     /// tcp, pipe and tty handles: one stream core (stream.rs).
     Stream(Box<Stream>),
+    /// idle, prepare and check handles (phases.rs).
+    Phase(PhaseHandle),
 }
 
 impl Kind {
@@ -39,6 +42,7 @@ impl Kind {
         match self {
             Kind::Timer(_) => "timer",
             Kind::Stream(s) => s.kind_name(),
+            Kind::Phase(p) => p.phase.name(),
         }
     }
 }

@@ -18,14 +18,17 @@
 //!   │    ├─────────────────────────────┤
 //!   │    │ 2. pending   (deferred)     │  run_pending
 //!   │    ├─────────────────────────────┤
-//!   │    │ 3. poll      (wait for I/O) │  poll_io: timeout = 0 if work is queued,
+//!   │    │ 2b. idle, 2c. prepare       │  run_phase: idle and prepare handles
+//!   │    ├─────────────────────────────┤
+//!   │    │ 3. poll      (wait for I/O) │  poll_io: timeout = 0 if work is queued
+//!   │    │                             │           (or an idle handle is active),
 //!   │    │                             │           else time to next timer, else forever
 //!   │    ├─────────────────────────────┤
 //!   │    │ 4. dispatch  (ready tokens) │  dispatch_ready
 //!   │    ├─────────────────────────────┤
 //!   │    │ 4b. pool     (done work)    │  run_completions
 //!   │    ├─────────────────────────────┤
-//!   │    │ 5. check     (setImmediate) │  run_check
+//!   │    │ 5. check     (setImmediate) │  run_check (then the check handles)
 //!   │    ├─────────────────────────────┤
 //!   │    │ 6. closing   (free handles) │  run_closing
 //!   │    └──────────────┬──────────────┘
@@ -50,6 +53,7 @@
 pub mod errors;
 pub mod handle;
 pub mod io;
+pub mod phases;
 pub mod pool;
 pub mod scheduler;
 pub mod stream;
@@ -116,6 +120,8 @@ pub struct LoopState {
     /// One read buffer for every socket: a read copies straight into a Lua string.
     pub read_buf: Vec<u8>,
     pool: Vec<Thread>,
+    /// The started idle, prepare and check handles, by phase (phases.rs).
+    phases: [Vec<HandleId>; 3],
     /// The thread pool (pool.rs), for fs requests, getaddrinfo and queue_work.
     threadpool: pool::Pool,
     stop_flag: bool,
@@ -143,6 +149,7 @@ impl LoopState {
             spare_fd: None,
             read_buf: vec![0; 64 * 1024],
             pool: Vec::new(),
+            phases: Default::default(),
             threadpool: pool::Pool::default(),
             stop_flag: false,
             trace: std::env::var("STARDUST_TRACE").is_ok_and(|v| v.split(',').any(|p| p == "loop")),
@@ -221,6 +228,7 @@ impl LoopState {
                 }
             }
             Kind::Stream(stream) => stream.take_waiters(self.poll.registry(), &mut cancelled),
+            Kind::Phase(_) => self.phase_stop(id),
         }
         // Whoever waits on the handle hears ECANCELED, as libuv's requests do.
         for w in cancelled {
@@ -284,6 +292,8 @@ impl EventLoop {
             self.update_time();
             self.run_timers()?;
             self.run_pending()?;
+            self.run_phase(phases::Phase::Idle)?;
+            self.run_phase(phases::Phase::Prepare)?;
             self.poll_io()?;
             self.dispatch_ready()?;
             self.run_completions()?;
@@ -391,7 +401,7 @@ impl EventLoop {
     /// Phase 3: wait for I/O, no longer than until the next timer.
     fn poll_io(&self) -> Result<()> {
         let mut st = self.state.borrow_mut();
-        let timeout = if st.stop_flag || st.has_queued_work() {
+        let timeout = if st.stop_flag || st.has_queued_work() || st.idling() {
             Some(Duration::ZERO)
         } else if !st.alive() {
             // Nothing can wake us: don't block (the alive check ends the loop).
@@ -471,10 +481,25 @@ impl EventLoop {
     }
 
     /// Phase 5: setImmediate callbacks queued before this phase began.
+    /// (Then the check handles, as libuv's check phase.)
     fn run_check(&self) -> Result<()> {
         let batch = std::mem::take(&mut self.state.borrow_mut().immediates);
         for task in batch {
             self.run_task(task)?;
+        }
+        self.run_phase(phases::Phase::Check)
+    }
+
+    /// Phases 2b, 2c and 5's check handles: the callbacks of the started idle,
+    /// prepare or check handles. One started by a callback of the phase waits for the
+    /// next turn; one stopped by an earlier callback of the phase does not run.
+    fn run_phase(&self, phase: phases::Phase) -> Result<()> {
+        let ids = self.state.borrow().phase_ids(phase);
+        for id in ids {
+            let task = self.state.borrow().phase_task(id);
+            if let Some(task) = task {
+                self.run_task(task)?;
+            }
         }
         Ok(())
     }
