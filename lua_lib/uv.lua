@@ -29,6 +29,9 @@ local uv = {
   new_tcp = native.new_tcp,
   new_tty = native.new_tty,
   new_pipe = native.new_pipe,
+  new_signal = native.new_signal,
+  spawn = native.spawn,
+  process_kill = native.process_kill,
   new_idle = native.new_idle,
   new_prepare = native.new_prepare,
   new_check = native.new_check,
@@ -136,6 +139,10 @@ local methods = {
   tcp_keepalive = "keepalive",
   tcp_getsockname = "getsockname",
   tcp_getpeername = "getpeername",
+  signal_start = "start",
+  signal_start_oneshot = "start_oneshot",
+  signal_stop = "stop",
+  process_get_pid = "get_pid",
   idle_start = "start",
   idle_stop = "stop",
   prepare_start = "start",
@@ -254,6 +261,29 @@ for name, fn in pairs(native) do
     uv[name] = fn
     uv["co_" .. name] = function(...) return pooled(fn, ...) end
   end
+end
+
+-- Runs a child process to its end: code, signal, pid (or nil, err, code if it could
+-- not start). options as uv.spawn's; its stdio pipes may be read meanwhile by other
+-- coroutines or callbacks.
+function uv.co_spawn(path, options)
+  local co = running()
+  local handle, pid, code = native.spawn(path, options, co)
+  if not handle then return nil, pid, code end
+  local exit, signal = suspend(co)
+  handle:close()
+  if type(exit) == "string" then return nil, exit, "ECANCELED" end
+  return exit, signal, pid
+end
+
+-- Waits for one delivery of a signal ("sigint", "SIGHUP", 15): its name.
+function uv.co_signal(signum)
+  local co = running()
+  local h = native.new_signal()
+  h:start_oneshot(signum, co)
+  local name = suspend(co)
+  h:close()
+  return name
 end
 
 -- Next chunk of data, nil at EOF, or nil, err, code.

@@ -15,7 +15,9 @@ pub mod json;
 pub mod os;
 pub mod phase;
 pub mod pipe;
+pub mod process;
 pub mod req;
+pub mod signal;
 pub mod stream;
 pub mod tcp;
 pub mod timer;
@@ -58,6 +60,17 @@ pub fn native_table(lua: &Lua, state: &SharedState) -> Result<Table> {
         lua.create_function(move |lua, ipc: Option<bool>| pipe::new_pipe(lua, &st, ipc))?,
     )?;
     n.set("pipe", lua.create_function(pipe::pipe_fds)?)?;
+    let st = state.clone();
+    n.set(
+        "new_signal",
+        lua.create_function(move |lua, ()| signal::new_signal(lua, &st))?,
+    )?;
+    let st = state.clone();
+    n.set(
+        "spawn",
+        lua.create_function(move |lua, args| process::spawn(lua, &st, args))?,
+    )?;
+    n.set("process_kill", lua.create_function(process::process_kill)?)?;
     for (name, p) in [
         ("new_idle", Phase::Idle),
         ("new_prepare", Phase::Prepare),
@@ -139,6 +152,8 @@ pub fn native_table(lua: &Lua, state: &SharedState) -> Result<Table> {
                     "idle" => phase::Idle::create(lua, &st, id)?,
                     "prepare" => phase::Prepare::create(lua, &st, id)?,
                     "check" => phase::Check::create(lua, &st, id)?,
+                    "signal" => signal::Signal::create(lua, &st, id)?,
+                    "process" => process::Process::create(lua, &st, id)?,
                     _ => timer::Timer::create(lua, &st, id)?,
                 };
                 t.raw_set(i + 1, ud)?;

@@ -84,42 +84,7 @@ pub fn signal_number(v: &Value) -> Option<i32> {
     match v {
         Value::Integer(n) => Some(*n as i32),
         Value::Number(n) => Some(*n as i32),
-        Value::String(s) => {
-            let name = s.to_str().ok()?.to_ascii_uppercase();
-            let name = name.strip_prefix("SIG").unwrap_or(&name).to_string();
-            Some(match name.as_str() {
-                "HUP" => libc::SIGHUP,
-                "INT" => libc::SIGINT,
-                "QUIT" => libc::SIGQUIT,
-                "ILL" => libc::SIGILL,
-                "TRAP" => libc::SIGTRAP,
-                "ABRT" => libc::SIGABRT,
-                "BUS" => libc::SIGBUS,
-                "FPE" => libc::SIGFPE,
-                "KILL" => libc::SIGKILL,
-                "USR1" => libc::SIGUSR1,
-                "SEGV" => libc::SIGSEGV,
-                "USR2" => libc::SIGUSR2,
-                "PIPE" => libc::SIGPIPE,
-                "ALRM" => libc::SIGALRM,
-                "TERM" => libc::SIGTERM,
-                "CHLD" => libc::SIGCHLD,
-                "CONT" => libc::SIGCONT,
-                "STOP" => libc::SIGSTOP,
-                "TSTP" => libc::SIGTSTP,
-                "TTIN" => libc::SIGTTIN,
-                "TTOU" => libc::SIGTTOU,
-                "URG" => libc::SIGURG,
-                "XCPU" => libc::SIGXCPU,
-                "XFSZ" => libc::SIGXFSZ,
-                "VTALRM" => libc::SIGVTALRM,
-                "PROF" => libc::SIGPROF,
-                "WINCH" => libc::SIGWINCH,
-                "IO" => libc::SIGIO,
-                "SYS" => libc::SIGSYS,
-                _ => return None,
-            })
-        }
+        Value::String(s) => crate::event_loop::signal::signal_number(&s.to_str().ok()?),
         _ => None,
     }
 }

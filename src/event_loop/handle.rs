@@ -8,6 +8,8 @@
 use slab::Slab;
 
 use super::phases::PhaseHandle;
+use super::process::ProcessHandle;
+use super::signal::SignalHandle;
 use super::stream::Stream;
 use super::timer_wheel::EntryKey;
 use super::waker::{LuaRef, Waker};
@@ -35,6 +37,8 @@ pub enum Kind {
     Stream(Box<Stream>),
     /// idle, prepare and check handles (phases.rs).
     Phase(PhaseHandle),
+    Signal(SignalHandle),
+    Process(ProcessHandle),
 }
 
 impl Kind {
@@ -43,6 +47,8 @@ impl Kind {
             Kind::Timer(_) => "timer",
             Kind::Stream(s) => s.kind_name(),
             Kind::Phase(p) => p.phase.name(),
+            Kind::Signal(_) => "signal",
+            Kind::Process(_) => "process",
         }
     }
 }

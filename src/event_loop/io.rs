@@ -19,8 +19,13 @@ use super::{EventLoop, LoopState, Task};
 
 impl EventLoop {
     pub(super) fn on_ready(&self, id: HandleId, readable: bool, writable: bool) -> Result<()> {
-        if self.state.borrow_mut().stream(id).is_none() {
-            return Ok(());
+        let is_stream = match self.state.borrow().handles.get(id).map(|h| &h.kind) {
+            Some(Kind::Stream(_)) => true,
+            Some(Kind::Process(_)) => false,
+            _ => return Ok(()),
+        };
+        if !is_stream {
+            return self.process_exited(id);
         }
         if writable {
             self.stream_connected(id)?;
@@ -44,6 +49,16 @@ impl EventLoop {
                     self.run_task(task)?;
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// A process handle's pidfd turned readable: its child exited.
+    fn process_exited(&self, id: HandleId) -> Result<()> {
+        let reaped = self.state.borrow_mut().reap(id);
+        if let Some((Some(waker), code, signal)) = reaped {
+            let args = (code, signal).into_lua_multi(&self.lua)?;
+            self.run_task(Task::Wake(waker, args))?;
         }
         Ok(())
     }

@@ -55,7 +55,9 @@ pub mod handle;
 pub mod io;
 pub mod phases;
 pub mod pool;
+pub mod process;
 pub mod scheduler;
+pub mod signal;
 pub mod stream;
 pub mod timer_wheel;
 pub mod tls;
@@ -122,6 +124,8 @@ pub struct LoopState {
     pool: Vec<Thread>,
     /// The started idle, prepare and check handles, by phase (phases.rs).
     phases: [Vec<HandleId>; 3],
+    /// The self-pipe signals arrive on (signal.rs).
+    signals: signal::Signals,
     /// The thread pool (pool.rs), for fs requests, getaddrinfo and queue_work.
     threadpool: pool::Pool,
     stop_flag: bool,
@@ -150,6 +154,7 @@ impl LoopState {
             read_buf: vec![0; 64 * 1024],
             pool: Vec::new(),
             phases: Default::default(),
+            signals: Default::default(),
             threadpool: pool::Pool::default(),
             stop_flag: false,
             trace: std::env::var("STARDUST_TRACE").is_ok_and(|v| v.split(',').any(|p| p == "loop")),
@@ -229,6 +234,13 @@ impl LoopState {
             }
             Kind::Stream(stream) => stream.take_waiters(self.poll.registry(), &mut cancelled),
             Kind::Phase(_) => self.phase_stop(id),
+            Kind::Signal(_) => self.signal_stop(id),
+            // As libuv, a process closed before its exit never calls its exit callback;
+            // a coroutine waiting for the exit is woken (ECANCELED), so it cannot hang.
+            Kind::Process(_) => cancelled.extend(
+                self.unwatch_process(id)
+                    .filter(|w| matches!(w, Waker::Thread(_))),
+            ),
         }
         // Whoever waits on the handle hears ECANCELED, as libuv's requests do.
         for w in cancelled {
@@ -448,6 +460,10 @@ impl EventLoop {
                 .collect()
         };
         for (key, readable, writable, hup) in ready {
+            if key == signal::SIGNAL_TOKEN.0 {
+                self.signals_ready()?;
+                continue;
+            }
             // A callback earlier in this batch may have closed the handle.
             let Some(id) = self.state.borrow().handles.by_token(key) else {
                 continue;
@@ -461,6 +477,16 @@ impl EventLoop {
                 }
             }
             self.on_ready(id, readable, writable)?;
+        }
+        Ok(())
+    }
+
+    /// Signals came (the self-pipe is readable): wake their handles, with each
+    /// signal's name.
+    fn signals_ready(&self) -> Result<()> {
+        let wakes = self.state.borrow_mut().signals_arrived();
+        for (waker, signum) in wakes {
+            self.run_task(signal::signal_task(&self.lua, waker, signum)?)?;
         }
         Ok(())
     }
