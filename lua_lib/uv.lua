@@ -30,6 +30,7 @@ local uv = {
   new_tty = native.new_tty,
   new_pipe = native.new_pipe,
   new_signal = native.new_signal,
+  new_udp = native.new_udp,
   spawn = native.spawn,
   process_kill = native.process_kill,
   new_idle = native.new_idle,
@@ -139,6 +140,22 @@ local methods = {
   tcp_keepalive = "keepalive",
   tcp_getsockname = "getsockname",
   tcp_getpeername = "getpeername",
+  udp_bind = "bind",
+  udp_connect = "connect",
+  udp_send = "send",
+  udp_try_send = "try_send",
+  udp_recv_start = "recv_start",
+  udp_recv_stop = "recv_stop",
+  udp_set_broadcast = "set_broadcast",
+  udp_set_ttl = "set_ttl",
+  udp_set_multicast_ttl = "set_multicast_ttl",
+  udp_set_multicast_loop = "set_multicast_loop",
+  udp_set_multicast_interface = "set_multicast_interface",
+  udp_set_membership = "set_membership",
+  udp_getsockname = "getsockname",
+  udp_getpeername = "getpeername",
+  udp_get_send_queue_size = "get_send_queue_size",
+  udp_get_send_queue_count = "get_send_queue_count",
   signal_start = "start",
   signal_start_oneshot = "start_oneshot",
   signal_stop = "stop",
@@ -309,6 +326,10 @@ function uv.co_http_next(decoder, key, gen, co, tables)
     if err then return nil, err, code end
   end
 end
+-- The next datagram on a UDP handle: data, { ip, port, family }.
+function uv.co_udp_recv(handle) return retry(handle, "try_recv") end
+-- Returns once the datagram is handed to the kernel.
+function uv.co_udp_send(handle, data, host, port) return complete(handle, "send", data, host, port) end
 -- Next accepted connection (a new tcp handle).
 function uv.co_accept(server) return retry(server, "try_accept") end
 -- (A pipe connects to a path: uv.co_connect(pipe, path).)

@@ -23,6 +23,7 @@ pub mod tcp;
 pub mod timer;
 pub mod tls;
 pub mod tty;
+pub mod udp;
 pub mod zlib;
 
 use mlua::{Function, IntoLuaMulti, LightUserData, Lua, Result, Table, Value};
@@ -60,6 +61,11 @@ pub fn native_table(lua: &Lua, state: &SharedState) -> Result<Table> {
         lua.create_function(move |lua, ipc: Option<bool>| pipe::new_pipe(lua, &st, ipc))?,
     )?;
     n.set("pipe", lua.create_function(pipe::pipe_fds)?)?;
+    let st = state.clone();
+    n.set(
+        "new_udp",
+        lua.create_function(move |lua, _family: Value| udp::new_udp(lua, &st))?,
+    )?;
     let st = state.clone();
     n.set(
         "new_signal",
@@ -153,6 +159,7 @@ pub fn native_table(lua: &Lua, state: &SharedState) -> Result<Table> {
                     "prepare" => phase::Prepare::create(lua, &st, id)?,
                     "check" => phase::Check::create(lua, &st, id)?,
                     "signal" => signal::Signal::create(lua, &st, id)?,
+                    "udp" => udp::UdpHandle::create(lua, &st, id)?,
                     "process" => process::Process::create(lua, &st, id)?,
                     _ => timer::Timer::create(lua, &st, id)?,
                 };

@@ -51,7 +51,7 @@ pub fn parse_addr(method: &str, host: &str, port: u16) -> Result<SocketAddr> {
     Ok(SocketAddr::new(ip, port))
 }
 
-fn port_arg(method: &str, port: f64) -> Result<u16> {
+pub fn port_arg(method: &str, port: f64) -> Result<u16> {
     if port.fract() != 0.0 || !(0.0..=65535.0).contains(&port) {
         return Err(mlua::Error::runtime(format!(
             "{method}: port must be an integer from 0 to 65535, got {port}"
@@ -60,7 +60,7 @@ fn port_arg(method: &str, port: f64) -> Result<u16> {
     Ok(port as u16)
 }
 
-fn addr_table(lua: &Lua, addr: io::Result<SocketAddr>) -> Result<MultiValue> {
+pub fn addr_table(lua: &Lua, addr: io::Result<SocketAddr>) -> Result<MultiValue> {
     match addr {
         Ok(a) => {
             let t = lua.create_table()?;

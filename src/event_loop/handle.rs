@@ -12,6 +12,7 @@ use super::process::ProcessHandle;
 use super::signal::SignalHandle;
 use super::stream::Stream;
 use super::timer_wheel::EntryKey;
+use super::udp::Udp;
 use super::waker::{LuaRef, Waker};
 
 /// What Lua holds: a slab key plus the generation the slot had when the handle was made.
@@ -39,6 +40,7 @@ pub enum Kind {
     Phase(PhaseHandle),
     Signal(SignalHandle),
     Process(ProcessHandle),
+    Udp(Box<Udp>),
 }
 
 impl Kind {
@@ -49,6 +51,7 @@ impl Kind {
             Kind::Phase(p) => p.phase.name(),
             Kind::Signal(_) => "signal",
             Kind::Process(_) => "process",
+            Kind::Udp(_) => "udp",
         }
     }
 }

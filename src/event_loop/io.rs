@@ -14,18 +14,23 @@ use mlua::{IntoLuaMulti, MultiValue, Result, Value};
 use super::errors::{callback_error, Failure};
 use super::handle::{HandleId, Kind};
 use super::stream::{Completion, ReadOnce, Stream, Transport, Written};
+use super::udp::{Recv, Udp};
 use super::waker::Waker;
 use super::{EventLoop, LoopState, Task};
 
 impl EventLoop {
     pub(super) fn on_ready(&self, id: HandleId, readable: bool, writable: bool) -> Result<()> {
-        let is_stream = match self.state.borrow().handles.get(id).map(|h| &h.kind) {
-            Some(Kind::Stream(_)) => true,
-            Some(Kind::Process(_)) => false,
+        // (The kind is read, and the borrow dropped, before anything runs.)
+        let kind = match self.state.borrow().handles.get(id).map(|h| &h.kind) {
+            Some(Kind::Stream(_)) => 0,
+            Some(Kind::Process(_)) => 1,
+            Some(Kind::Udp(_)) => 2,
             _ => return Ok(()),
         };
-        if !is_stream {
-            return self.process_exited(id);
+        match kind {
+            1 => return self.process_exited(id),
+            2 => return self.udp_ready(id, readable, writable),
+            _ => {}
         }
         if writable {
             self.stream_connected(id)?;
@@ -49,6 +54,61 @@ impl EventLoop {
                     self.run_task(task)?;
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// A UDP socket turned readable (wake the waiting coroutine, then hand every
+    /// datagram to the recv_start callback) or writable (send the queue).
+    fn udp_ready(&self, id: HandleId, readable: bool, writable: bool) -> Result<()> {
+        if writable {
+            let done = {
+                let mut st = self.state.borrow_mut();
+                let done = st.udp(id).map(|u| u.flush()).unwrap_or_default();
+                st.refresh_udp_active(id);
+                done
+            };
+            for c in done {
+                self.run_task(completion_task(c))?;
+            }
+        }
+        if !readable {
+            return Ok(());
+        }
+        let waiter = self
+            .state
+            .borrow_mut()
+            .udp(id)
+            .and_then(|u| u.recv_waiter.take());
+        if let Some(w) = waiter {
+            self.state.borrow_mut().refresh_udp_active(id);
+            self.run_task(Task::Wake(w, MultiValue::new()))?;
+        }
+        loop {
+            let task = {
+                let mut st = self.state.borrow_mut();
+                let LoopState {
+                    handles, read_buf, ..
+                } = &mut *st;
+                let Some(Kind::Udp(udp)) = handles.get_mut(id).map(|h| &mut h.kind) else {
+                    break;
+                };
+                let Some(cb) = &udp.recv_cb else { break };
+                let cb: mlua::Function = self.lua.registry_value(cb)?;
+                let args = match udp.recv_once(read_buf) {
+                    Recv::Datagram(n, from) => (
+                        Value::Nil,
+                        self.lua.create_string(&read_buf[..n])?,
+                        addr_table(&self.lua, from)?,
+                        0,
+                    )
+                        .into_lua_multi(&self.lua)?,
+                    Recv::WouldBlock => break,
+                    Recv::Failed(e) => callback_error(&self.lua, &e)?,
+                };
+                Task::Call(cb, args)
+            };
+            self.run_task(task)?;
         }
         Ok(())
     }
@@ -177,7 +237,31 @@ impl EventLoop {
     }
 }
 
+/// `{ ip, port, family }`, as luv gives an address.
+pub fn addr_table(lua: &mlua::Lua, a: std::net::SocketAddr) -> Result<mlua::Table> {
+    let t = lua.create_table()?;
+    t.set("ip", a.ip().to_string())?;
+    t.set("port", a.port())?;
+    t.set("family", if a.is_ipv4() { "inet" } else { "inet6" })?;
+    Ok(t)
+}
+
 impl LoopState {
+    /// The live UDP handle with this id.
+    pub fn udp(&mut self, id: HandleId) -> Option<&mut Udp> {
+        match self.handles.get_mut(id).map(|h| &mut h.kind) {
+            Some(Kind::Udp(u)) => Some(u),
+            _ => None,
+        }
+    }
+
+    /// A UDP handle is active while receiving or sending.
+    pub fn refresh_udp_active(&mut self, id: HandleId) {
+        if let Some(wants) = self.udp(id).map(|u| u.wants_events()) {
+            self.handles.set_active(id, wants);
+        }
+    }
+
     /// The live stream handle (tcp, pipe, tty) with this id.
     pub fn stream(&mut self, id: HandleId) -> Option<&mut Stream> {
         match self.handles.get_mut(id).map(|h| &mut h.kind) {

@@ -61,6 +61,7 @@ pub mod signal;
 pub mod stream;
 pub mod timer_wheel;
 pub mod tls;
+pub mod udp;
 pub mod waker;
 
 use std::cell::RefCell;
@@ -235,6 +236,7 @@ impl LoopState {
             Kind::Stream(stream) => stream.take_waiters(self.poll.registry(), &mut cancelled),
             Kind::Phase(_) => self.phase_stop(id),
             Kind::Signal(_) => self.signal_stop(id),
+            Kind::Udp(udp) => udp.take_waiters(self.poll.registry(), &mut cancelled),
             // As libuv, a process closed before its exit never calls its exit callback;
             // a coroutine waiting for the exit is woken (ECANCELED), so it cannot hang.
             Kind::Process(_) => cancelled.extend(
