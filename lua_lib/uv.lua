@@ -31,6 +31,11 @@ local uv = {
   new_pipe = native.new_pipe,
   new_signal = native.new_signal,
   new_udp = native.new_udp,
+  new_async = native.new_async,
+  new_work = native.new_work,
+  queue_work = native.queue_work,
+  new_thread = native.new_thread,
+  thread_join = native.thread_join,
   spawn = native.spawn,
   process_kill = native.process_kill,
   new_idle = native.new_idle,
@@ -140,6 +145,7 @@ local methods = {
   tcp_keepalive = "keepalive",
   tcp_getsockname = "getsockname",
   tcp_getpeername = "getpeername",
+  async_send = "send",
   udp_bind = "bind",
   udp_connect = "connect",
   udp_send = "send",
@@ -291,6 +297,27 @@ function uv.co_spawn(path, options)
   handle:close()
   if type(exit) == "string" then return nil, exit, "ECANCELED" end
   return exit, signal, pid
+end
+
+-- Runs work(...) (uv.new_work's) on the thread pool and returns its results, while
+-- the loop runs on.
+function uv.co_queue_work(work, ...)
+  local co = running()
+  local n = select("#", ...)
+  local args = { ... }
+  args[n + 1] = co
+  local r, err, code = native.queue_work(work, unpack(args, 1, n + 1))
+  if r ~= WAIT then return r, err, code end
+  return suspend(co)
+end
+
+-- Waits for a thread (uv.new_thread's) without blocking the loop: what
+-- uv.thread_join returns (true and the thread function's results).
+function uv.co_thread_join(thread)
+  local co = running()
+  local r, err, code = native.thread_join_async(thread, co)
+  if r ~= WAIT then return r, err, code end
+  return suspend(co)
 end
 
 -- Waits for one delivery of a signal ("sigint", "SIGHUP", 15): its name.

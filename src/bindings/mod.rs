@@ -20,6 +20,7 @@ pub mod req;
 pub mod signal;
 pub mod stream;
 pub mod tcp;
+pub mod thread;
 pub mod timer;
 pub mod tls;
 pub mod tty;
@@ -61,6 +62,27 @@ pub fn native_table(lua: &Lua, state: &SharedState) -> Result<Table> {
         lua.create_function(move |lua, ipc: Option<bool>| pipe::new_pipe(lua, &st, ipc))?,
     )?;
     n.set("pipe", lua.create_function(pipe::pipe_fds)?)?;
+    let st = state.clone();
+    n.set(
+        "new_async",
+        lua.create_function(move |lua, cb: Value| thread::new_async(lua, &st, cb))?,
+    )?;
+    let st = state.clone();
+    n.set(
+        "new_work",
+        lua.create_function(move |lua, args| thread::new_work(lua, &st, args))?,
+    )?;
+    n.set("queue_work", lua.create_function(thread::queue_work_fn)?)?;
+    let st = state.clone();
+    n.set(
+        "new_thread",
+        lua.create_function(move |lua, args| thread::new_thread(lua, &st, args))?,
+    )?;
+    n.set("thread_join", lua.create_function(thread::thread_join)?)?;
+    n.set(
+        "thread_join_async",
+        lua.create_function(thread::thread_join_async)?,
+    )?;
     let st = state.clone();
     n.set(
         "new_udp",
@@ -160,6 +182,7 @@ pub fn native_table(lua: &Lua, state: &SharedState) -> Result<Table> {
                     "check" => phase::Check::create(lua, &st, id)?,
                     "signal" => signal::Signal::create(lua, &st, id)?,
                     "udp" => udp::UdpHandle::create(lua, &st, id)?,
+                    "async" => thread::Async::create(lua, &st, id)?,
                     "process" => process::Process::create(lua, &st, id)?,
                     _ => timer::Timer::create(lua, &st, id)?,
                 };

@@ -7,6 +7,7 @@
 
 use slab::Slab;
 
+use super::inbox::AsyncHandle;
 use super::phases::PhaseHandle;
 use super::process::ProcessHandle;
 use super::signal::SignalHandle;
@@ -41,6 +42,7 @@ pub enum Kind {
     Signal(SignalHandle),
     Process(ProcessHandle),
     Udp(Box<Udp>),
+    Async(AsyncHandle),
 }
 
 impl Kind {
@@ -52,6 +54,7 @@ impl Kind {
             Kind::Signal(_) => "signal",
             Kind::Process(_) => "process",
             Kind::Udp(_) => "udp",
+            Kind::Async(_) => "async",
         }
     }
 }

@@ -52,6 +52,7 @@
 
 pub mod errors;
 pub mod handle;
+pub mod inbox;
 pub mod io;
 pub mod phases;
 pub mod pool;
@@ -129,6 +130,8 @@ pub struct LoopState {
     signals: signal::Signals,
     /// The thread pool (pool.rs), for fs requests, getaddrinfo and queue_work.
     threadpool: pool::Pool,
+    /// Where other threads post to the loop (inbox.rs); made on first use.
+    inbox: Option<std::sync::Arc<inbox::Inbox>>,
     stop_flag: bool,
     trace: bool,
 }
@@ -157,6 +160,7 @@ impl LoopState {
             phases: Default::default(),
             signals: Default::default(),
             threadpool: pool::Pool::default(),
+            inbox: None,
             stop_flag: false,
             trace: std::env::var("STARDUST_TRACE").is_ok_and(|v| v.split(',').any(|p| p == "loop")),
         })
@@ -237,6 +241,7 @@ impl LoopState {
             Kind::Phase(_) => self.phase_stop(id),
             Kind::Signal(_) => self.signal_stop(id),
             Kind::Udp(udp) => udp.take_waiters(self.poll.registry(), &mut cancelled),
+            Kind::Async(a) => drop(a.cb.take()),
             // As libuv, a process closed before its exit never calls its exit callback;
             // a coroutine waiting for the exit is woken (ECANCELED), so it cannot hang.
             Kind::Process(_) => cancelled.extend(
@@ -262,8 +267,16 @@ impl LoopState {
         finish: impl FnOnce(&Lua, T) -> Result<MultiValue> + 'static,
         waker: Waker,
     ) -> std::io::Result<()> {
-        self.threadpool
-            .submit(self.poll.registry(), work, finish, waker)
+        let inbox = self.inbox()?;
+        self.threadpool.submit(&inbox, work, finish, waker)
+    }
+
+    /// The loop's inbox, made on first use.
+    pub fn inbox(&mut self) -> std::io::Result<std::sync::Arc<inbox::Inbox>> {
+        if self.inbox.is_none() {
+            self.inbox = Some(inbox::Inbox::new(self.poll.registry())?);
+        }
+        Ok(self.inbox.clone().expect("made above"))
     }
 
     /// Is there anything left that could ever run? (libuv's `uv__loop_alive`.)
@@ -496,6 +509,7 @@ impl EventLoop {
     /// Phase 4b: the requests the thread pool finished (fs, getaddrinfo, queue_work):
     /// their outputs become Lua values here, on the loop thread, and their callbacks
     /// run (or coroutines resume) in the order the work finished.
+    /// (Then the async handles' sends, from any thread, in the order they came.)
     fn run_completions(&self) -> Result<()> {
         let done = self.state.borrow_mut().threadpool.take_done();
         for (finish, output, waker) in done {
@@ -504,6 +518,20 @@ impl EventLoop {
             }
             let args = finish(&self.lua, output)?;
             self.run_task(Task::Wake(waker, args))?;
+        }
+        let sends = match &self.state.borrow().inbox {
+            Some(inbox) => inbox.take_sends(),
+            None => return Ok(()),
+        };
+        for (id, values) in sends {
+            let waker = match self.state.borrow().handles.get(id).map(|h| &h.kind) {
+                Some(Kind::Async(a)) => a.cb.as_ref().and_then(Waker::share),
+                _ => None, // closed meanwhile
+            };
+            if let Some(w) = waker {
+                let args = inbox::plain_values(&self.lua, values)?;
+                self.run_task(Task::Wake(w, args))?;
+            }
         }
         Ok(())
     }

@@ -7,7 +7,7 @@
 //!   binding: submit(work, finish, waker)
 //!     work ──── jobs channel ──────────> a thread takes it, runs work()
 //!                                        (plain Rust: no Lua state of the loop's)
-//!     poll wakes  <── done queue + mio::Waker ── the result, boxed
+//!     poll wakes  <── the inbox (inbox.rs) ──── the result, boxed
 //!   run(): the completions step takes each result, `finish` turns it into Lua
 //!   values, and the request's waker runs (a callback) or resumes (a coroutine).
 //! ```
@@ -17,20 +17,15 @@
 //! plain Rust values, and only `finish`, on the loop thread, makes Lua values of them.
 //! A pending request keeps the loop alive, as libuv's do.
 
-use std::any::Any;
 use std::collections::HashMap;
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 
 use mlua::{Lua, MultiValue};
 
+use super::inbox::{Inbox, Output};
 use super::waker::Waker;
 
-/// The mio token the pool's wake-ups come on (slab keys, the other tokens, never get
-/// this high).
-pub const POOL_TOKEN: mio::Token = mio::Token(usize::MAX - 1);
-
-type Output = Box<dyn Any + Send>;
 type Job = (u64, Box<dyn FnOnce() -> Output + Send>);
 /// Turns a job's output into the values its waker gets, on the loop thread.
 pub type Finish = Box<dyn FnOnce(&Lua, Output) -> mlua::Result<MultiValue>>;
@@ -44,11 +39,10 @@ struct Pending {
     waker: Waker,
 }
 
-/// What the pool's threads share: the jobs to take, and the finished outputs.
+/// What the pool's threads share: the jobs to take, and the inbox for their outputs.
 struct Shared {
     jobs: Mutex<Receiver<Job>>,
-    done: Mutex<Vec<(u64, Output)>>,
-    waker: mio::Waker,
+    inbox: Arc<Inbox>,
 }
 
 pub struct Pool {
@@ -88,13 +82,13 @@ impl Pool {
     /// `waker` gets, on the loop thread.
     pub fn submit<T: Send + 'static>(
         &mut self,
-        registry: &mio::Registry,
+        inbox: &Arc<Inbox>,
         work: impl FnOnce() -> T + Send + 'static,
         finish: impl FnOnce(&Lua, T) -> mlua::Result<MultiValue> + 'static,
         waker: Waker,
     ) -> std::io::Result<()> {
         if self.jobs.is_none() {
-            self.start(registry)?;
+            self.start(inbox)?;
         }
         let id = self.next_id;
         self.next_id += 1;
@@ -123,12 +117,11 @@ impl Pool {
         Ok(())
     }
 
-    fn start(&mut self, registry: &mio::Registry) -> std::io::Result<()> {
+    fn start(&mut self, inbox: &Arc<Inbox>) -> std::io::Result<()> {
         let (tx, rx) = channel::<Job>();
         let shared = Arc::new(Shared {
             jobs: Mutex::new(rx),
-            done: Mutex::new(Vec::new()),
-            waker: mio::Waker::new(registry, POOL_TOKEN)?,
+            inbox: inbox.clone(),
         });
         for i in 0..size() {
             let shared = shared.clone();
@@ -149,7 +142,7 @@ impl Pool {
         let Some(shared) = &self.shared else {
             return Vec::new();
         };
-        let done = std::mem::take(&mut *shared.done.lock().unwrap_or_else(|e| e.into_inner()));
+        let done = shared.inbox.take_done();
         done.into_iter()
             .filter_map(|(id, out)| self.pending.remove(&id).map(|p| (p.finish, out, p.waker)))
             .collect()
@@ -166,12 +159,6 @@ fn worker(shared: &Shared) {
         let Ok((id, work)) = job else {
             return; // the loop is gone
         };
-        let out = work();
-        shared
-            .done
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push((id, out));
-        let _ = shared.waker.wake();
+        shared.inbox.post_done(id, work());
     }
 }
