@@ -32,6 +32,8 @@ local uv = {
   new_signal = native.new_signal,
   new_udp = native.new_udp,
   new_async = native.new_async,
+  new_poll = native.new_poll,
+  new_fs_event = native.new_fs_event,
   new_work = native.new_work,
   queue_work = native.queue_work,
   new_thread = native.new_thread,
@@ -146,6 +148,14 @@ local methods = {
   tcp_getsockname = "getsockname",
   tcp_getpeername = "getpeername",
   async_send = "send",
+  poll_start = "start",
+  poll_stop = "stop",
+  fs_event_start = "start",
+  fs_event_stop = "stop",
+  fs_event_getpath = "getpath",
+  fs_poll_start = "start",
+  fs_poll_stop = "stop",
+  fs_poll_getpath = "getpath",
   udp_bind = "bind",
   udp_connect = "connect",
   udp_send = "send",
@@ -298,6 +308,60 @@ function uv.co_spawn(path, options)
   if type(exit) == "string" then return nil, exit, "ECANCELED" end
   return exit, signal, pid
 end
+
+-- fs_poll handles: a path's stat, compared every `interval` ms (a timer and
+-- fs_stat on the thread pool); cb(err, prev, curr) when it changed.
+local FsPoll = {}
+FsPoll.__index = FsPoll
+
+function uv.new_fs_poll()
+  return setmetatable({ _timer = native.new_timer() }, FsPoll)
+end
+
+local function statKey(st)
+  if not st then return "missing" end
+  return table.concat({ st.size, st.mtime.sec, st.mtime.nsec, st.ctime.sec, st.ctime.nsec,
+    st.ino, st.mode, st.uid, st.gid }, ":")
+end
+
+function FsPoll:start(path, interval, cb)
+  self:stop()
+  self._path = path
+  local prev, prevKey, busy = nil, nil, false
+  native.fs_stat(path, function(_, st)
+    prev, prevKey = st, statKey(st)
+    self._timer:start(interval, interval, function()
+      if busy then return end
+      busy = true
+      native.fs_stat(path, function(err, curr)
+        busy = false
+        if self._path ~= path then return end
+        local key = statKey(curr)
+        if key ~= prevKey then
+          local before = prev
+          prev, prevKey = curr, key
+          cb(curr == nil and err or nil, before, curr)
+        end
+      end)
+    end)
+  end)
+  return 0
+end
+
+function FsPoll:stop()
+  self._path = nil
+  self._timer:stop()
+  return 0
+end
+
+function FsPoll:getpath() return self._path end
+function FsPoll:close(cb) self._path = nil self._timer:close(cb) end
+function FsPoll:is_active() return self._timer:is_active() end
+function FsPoll:is_closing() return self._timer:is_closing() end
+function FsPoll:ref() return self._timer:ref() end
+function FsPoll:unref() return self._timer:unref() end
+function FsPoll:has_ref() return self._timer:has_ref() end
+function FsPoll:get_type() return "fs_poll" end
 
 -- Runs work(...) (uv.new_work's) on the thread pool and returns its results, while
 -- the loop runs on.

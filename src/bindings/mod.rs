@@ -25,6 +25,7 @@ pub mod timer;
 pub mod tls;
 pub mod tty;
 pub mod udp;
+pub mod watch;
 pub mod zlib;
 
 use mlua::{Function, IntoLuaMulti, LightUserData, Lua, Result, Table, Value};
@@ -62,6 +63,16 @@ pub fn native_table(lua: &Lua, state: &SharedState) -> Result<Table> {
         lua.create_function(move |lua, ipc: Option<bool>| pipe::new_pipe(lua, &st, ipc))?,
     )?;
     n.set("pipe", lua.create_function(pipe::pipe_fds)?)?;
+    let st = state.clone();
+    n.set(
+        "new_poll",
+        lua.create_function(move |lua, fd: i32| watch::new_poll(lua, &st, fd))?,
+    )?;
+    let st = state.clone();
+    n.set(
+        "new_fs_event",
+        lua.create_function(move |lua, ()| watch::new_fs_event(lua, &st))?,
+    )?;
     let st = state.clone();
     n.set(
         "new_async",
@@ -183,6 +194,8 @@ pub fn native_table(lua: &Lua, state: &SharedState) -> Result<Table> {
                     "signal" => signal::Signal::create(lua, &st, id)?,
                     "udp" => udp::UdpHandle::create(lua, &st, id)?,
                     "async" => thread::Async::create(lua, &st, id)?,
+                    "poll" => watch::Poll::create(lua, &st, id)?,
+                    "fs_event" => watch::FsEvent::create(lua, &st, id)?,
                     "process" => process::Process::create(lua, &st, id)?,
                     _ => timer::Timer::create(lua, &st, id)?,
                 };

@@ -15,6 +15,7 @@ use super::stream::Stream;
 use super::timer_wheel::EntryKey;
 use super::udp::Udp;
 use super::waker::{LuaRef, Waker};
+use super::watch::{FsEventHandle, PollHandle};
 
 /// What Lua holds: a slab key plus the generation the slot had when the handle was made.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
@@ -43,6 +44,8 @@ pub enum Kind {
     Process(ProcessHandle),
     Udp(Box<Udp>),
     Async(AsyncHandle),
+    Poll(PollHandle),
+    FsEvent(FsEventHandle),
 }
 
 impl Kind {
@@ -55,6 +58,8 @@ impl Kind {
             Kind::Process(_) => "process",
             Kind::Udp(_) => "udp",
             Kind::Async(_) => "async",
+            Kind::Poll(_) => "poll",
+            Kind::FsEvent(_) => "fs_event",
         }
     }
 }

@@ -25,11 +25,15 @@ impl EventLoop {
             Some(Kind::Stream(_)) => 0,
             Some(Kind::Process(_)) => 1,
             Some(Kind::Udp(_)) => 2,
+            Some(Kind::Poll(_)) => 3,
+            Some(Kind::FsEvent(_)) => 4,
             _ => return Ok(()),
         };
         match kind {
             1 => return self.process_exited(id),
             2 => return self.udp_ready(id, readable, writable),
+            3 => return self.poll_ready(id),
+            4 => return self.fs_event_ready(id),
             _ => {}
         }
         if writable {
@@ -109,6 +113,51 @@ impl EventLoop {
                 Task::Call(cb, args)
             };
             self.run_task(task)?;
+        }
+        Ok(())
+    }
+
+    /// A poll handle's descriptor is ready: cb(nil, "r" | "w" | "rw"); then, as
+    /// libuv's poll is level-triggered, fed again next turn while still ready.
+    fn poll_ready(&self, id: HandleId) -> Result<()> {
+        let task = {
+            let st = self.state.borrow();
+            let Some(Kind::Poll(p)) = st.handles.get(id).map(|h| &h.kind) else {
+                return Ok(());
+            };
+            let (Some(events), Some(w)) = (p.ready_now(), p.cb.as_ref().and_then(Waker::share))
+            else {
+                return Ok(());
+            };
+            Task::Wake(w, (Value::Nil, events).into_lua_multi(&self.lua)?)
+        };
+        self.run_task(task)?;
+        let mut st = self.state.borrow_mut();
+        let still = match st.handles.get(id).map(|h| &h.kind) {
+            Some(Kind::Poll(p)) => p.cb.is_some() && p.ready_now().is_some(),
+            _ => false,
+        };
+        if still {
+            st.defer(Task::Feed(id));
+        }
+        Ok(())
+    }
+
+    /// An fs_event handle's inotify descriptor is readable: cb(nil, filename,
+    /// { change = true } or { rename = true }) for each change.
+    fn fs_event_ready(&self, id: HandleId) -> Result<()> {
+        let changes = self.state.borrow_mut().fs_changes(id);
+        for c in changes {
+            let waker = match self.state.borrow().handles.get(id).map(|h| &h.kind) {
+                Some(Kind::FsEvent(f)) => f.cb.as_ref().and_then(Waker::share),
+                _ => None,
+            };
+            let Some(w) = waker else { break };
+            let events = self.lua.create_table()?;
+            events.set(if c.rename { "rename" } else { "change" }, true)?;
+            let args =
+                (Value::Nil, self.lua.create_string(&c.name)?, events).into_lua_multi(&self.lua)?;
+            self.run_task(Task::Wake(w, args))?;
         }
         Ok(())
     }

@@ -64,6 +64,7 @@ pub mod timer_wheel;
 pub mod tls;
 pub mod udp;
 pub mod waker;
+pub mod watch;
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -242,6 +243,8 @@ impl LoopState {
             Kind::Signal(_) => self.signal_stop(id),
             Kind::Udp(udp) => udp.take_waiters(self.poll.registry(), &mut cancelled),
             Kind::Async(a) => drop(a.cb.take()),
+            Kind::Poll(_) => self.poll_stop(id),
+            Kind::FsEvent(_) => self.fs_event_stop(id),
             // As libuv, a process closed before its exit never calls its exit callback;
             // a coroutine waiting for the exit is woken (ECANCELED), so it cannot hang.
             Kind::Process(_) => cancelled.extend(
