@@ -31,14 +31,14 @@ Both are made the first time a handler reads them.
 ]]
 
 local uv = require('uv')
-local native = require('_native')
+local codec = require('_http_codec')
 local net = require('net')
 local stream = require('stream')
 local Emitter = require('core').Emitter
 
-local yield, running = coroutine.yield, coroutine.running
-local WAIT = native.WAIT
-local httpNext = native.http_next
+local running = coroutine.running
+local WAIT = uv.WAIT
+local httpNext = uv.http_next
 local queueWrite, unixTime = uv.queue_write_fast, uv.unix_time
 local concat, tostring, type, pairs, setmetatable = table.concat, tostring, type, pairs, setmetatable
 local find, sub = string.find, string.sub
@@ -194,7 +194,7 @@ IncomingMessage:defineLazy({
     return rawget(self, "socket")
   end,
   headers = function(self)
-    local headers, raw = native.http_headers(rawget(self, "_rawHead") or "\r\n", true)
+    local headers, raw = codec.headers(rawget(self, "_rawHead") or "\r\n", true)
     rawset(self, "rawHeaders", raw)
     return headers
   end,
@@ -544,7 +544,7 @@ function ServerResponse:_finished()
   local waiter = rawget(self, "_waiter")
   if waiter then
     self._waiter = nil
-    native.wake(waiter)
+    uv.wake(waiter)
   end
 end
 
@@ -634,7 +634,7 @@ local serve
 local function awaitFinish(res, socket)
   repeat
     res._waiter = running()
-    yield()
+    uv.wait()
   until res.finished or socket.destroyed
 end
 
@@ -658,7 +658,7 @@ function Server:_onConnection(handle)
   local socket = net.Socket:new({ handle = handle })
   socket:pause() -- this server reads; the Socket must not
   self:emit('connection', socket)
-  local dec = native.http_decoder("request", self.maxHeaderSize)
+  local dec = codec.decoder("request", self.maxHeaderSize)
   self:_startSweep()
   local hkey, hgen = handle:id()
   socket._hkey, socket._hgen = hkey, hgen
@@ -912,7 +912,7 @@ end
 
 function ClientRequest:_readResponse(socket)
   local handle = socket._handle
-  local dec = native.http_decoder("response")
+  local dec = codec.decoder("response")
   if self.method == "HEAD" then dec:set_no_body() end
   local res
   while true do

@@ -13,8 +13,18 @@ lazily `process`, `setTimeout` & co.
 
 local native = ...
 local DONE, RUN = native.DONE, native.RUN
--- lua_lib modules reach the Rust side through require('_native').
+-- uv.lua reaches the Rust side through require('_native'); the other modules go
+-- through uv, except the codecs, which have native modules of their own.
 package.loaded._native = native
+package.loaded._json = {
+  parse = native.json_parse,
+  stringify = native.json_stringify,
+  null = native.null,
+  object_mt = native.json_object_mt,
+  array_mt = native.json_array_mt,
+}
+package.loaded._zlib = { oneshot = native.zlib_oneshot, stream = native.zlib_stream }
+package.loaded._http_codec = { decoder = native.http_decoder, headers = native.http_headers }
 
 -- Line-buffered stdout even into a pipe: a server's log lines must show as they
 -- happen, not when a 4 KiB buffer fills or the process exits.

@@ -14,19 +14,19 @@ keys. Empty tables encode as [] unless they carry JSON.object's metatable; decod
 empty objects do.
 ]]
 
-local native = require('_native')
+local native = require('_json')
 
 local json = {
   null = native.null,
-  object = native.json_object_mt,
-  array = native.json_array_mt,
+  object = native.object_mt,
+  array = native.array_mt,
 }
 
 function json.parse(text)
   if type(text) ~= "string" then
     error("json.parse: argument #1 must be a string, got " .. type(text), 2)
   end
-  return native.json_parse(text)
+  return native.parse(text)
 end
 json.decode = json.parse
 
@@ -49,7 +49,7 @@ function json.stringify(value, opts)
     if opts.indent_string then indent = opts.indent_string end
     if opts.beautify and not indent then indent = "  " end
   end
-  return native.json_stringify(value, indent)
+  return native.stringify(value, indent)
 end
 json.encode = json.stringify
 

@@ -21,7 +21,6 @@ error goes to its 'error' event, and is an uncaught error when nobody listens.
 ]]
 
 local uv = require('uv')
-local native = require('_native')
 local core = require('core')
 local stream = require('stream')
 local Duplex = stream.Duplex
@@ -42,7 +41,7 @@ end
 local function resolve(host)
   if host == nil or host == "localhost" then return "127.0.0.1" end
   if isIP(host) then return host end
-  return native.resolve(host)
+  return uv.resolve(host)
 end
 
 local function nodeAddress(a)

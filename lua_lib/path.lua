@@ -10,7 +10,7 @@ path: POSIX path manipulation, as node's path module.
   path.relative("/a/b", "/a/c/d")     --> "../c/d"
 ]]
 
-local native = require('_native')
+local uv = require('uv')
 
 local path = { sep = "/", delimiter = ":" }
 
@@ -73,7 +73,7 @@ function path.resolve(...)
     end
   end
   if resolved:sub(1, 1) ~= "/" then
-    resolved = native.cwd() .. "/" .. resolved
+    resolved = uv.cwd() .. "/" .. resolved
   end
   local out = path.normalize(resolved)
   if #out > 1 and out:sub(-1) == "/" then out = out:sub(1, -2) end

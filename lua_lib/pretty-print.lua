@@ -10,7 +10,7 @@ pretty-print: dump Lua values the way luvit's `p()` does, colored on a terminal.
 (80 columns) are broken over several lines, two spaces per level.
 ]]
 
-local native = require('_native')
+local uv = require('uv')
 
 local useColors = false
 local width = 80
@@ -163,7 +163,7 @@ local function loadColors(enabled)
 end
 
 -- Colors only when stdout is a terminal.
-loadColors(native.guess_handle(1) == "tty")
+loadColors(uv.guess_handle(1) == "tty")
 
 return {
   prettyPrint = prettyPrint,

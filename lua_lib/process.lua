@@ -12,7 +12,7 @@ Events: 'exit' (code), 'uncaughtException' (err). With an 'uncaughtException'
 listener, an uncaught error is handed to it and the process carries on.
 ]]
 
-local native = require('_native')
+local uv = require('uv')
 local Emitter = require('core').Emitter
 
 local Process = Emitter:extend()
@@ -20,13 +20,13 @@ local Process = Emitter:extend()
 -- process.env reads and writes the real environment (so child processes see changes)
 -- and works with pairs().
 local function makeEnv()
-  local cache = native.env()
+  local cache = uv.os_environ()
   return setmetatable({}, {
     __index = function(_, key) return cache[key] end,
     __newindex = function(_, key, value)
       if value ~= nil then value = tostring(value) end
       cache[key] = value
-      native.setenv(key, value)
+      if value == nil then uv.os_unsetenv(key) else uv.os_setenv(key, value) end
     end,
     __pairs = function() return next, cache, nil end,
   })
@@ -46,12 +46,12 @@ local stderr = {
 }
 
 local process = Process:new()
-process.argv = native.argv
+process.argv = uv.argv
 process.env = makeEnv()
-process.pid = native.pid
+process.pid = uv.os_getpid()
 process.exitCode = 0
-process.version = "v" .. native.version
-process.versions = { stardust = native.version, luajit = (jit.version:gsub("^LuaJIT ", "")), mio = native.mio_version }
+process.version = "v" .. uv.versions.stardust
+process.versions = { stardust = uv.versions.stardust, luajit = (jit.version:gsub("^LuaJIT ", "")), mio = uv.versions.mio }
 process.platform = jit.os:lower()
 process.arch = jit.arch
 process.title = "stardust"
@@ -59,7 +59,7 @@ process.stdout = stdout
 process.stderr = stderr
 
 function process.cwd()
-  return native.cwd()
+  return uv.cwd()
 end
 
 -- Emits 'exit' and exits now, with `code` (default process.exitCode).
@@ -68,18 +68,18 @@ function process.exit(code)
   if type(code) ~= "number" then
     error("process.exit: argument #1 (code) must be a number, got " .. type(code), 2)
   end
-  native.process_exit(code)
+  uv.process_exit(code)
 end
 
 -- Nanoseconds from an arbitrary start, as a number (luvit's process.hrtime).
 function process.hrtime()
-  return native.hrtime()
+  return uv.hrtime()
 end
 
 -- rss (resident set), peakRss (high-water mark) and heapUsed (Lua heap), in bytes.
 function process.memoryUsage()
   local heap = collectgarbage("count") * 1024
-  return { rss = native.rss(), peakRss = native.peak_rss(), heapUsed = heap, heapTotal = heap }
+  return { rss = uv.resident_set_memory(), peakRss = uv.peak_rss(), heapUsed = heap, heapTotal = heap }
 end
 
 -- Runs `fn(...)` as soon as the current callback returns, before any other I/O.
@@ -92,11 +92,10 @@ function process.nextTick(fn, ...)
     error("process.nextTick: argument #1 must be a function, got " .. type(fn), 2)
   end
   -- Tells batch runners (the timer lists) to let the loop run ticks between callbacks.
-  native.ticks_queued = true
   if select("#", ...) == 0 then
-    native.next_tick(fn)
+    uv.next_tick(fn)
   else
-    native.next_tick(runPacked, { n = select("#", ...) + 1, fn, ... })
+    uv.next_tick(runPacked, { n = select("#", ...) + 1, fn, ... })
   end
 end
 

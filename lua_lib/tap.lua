@@ -17,7 +17,6 @@ leaves a handle open. Output: `1..N`, `ok`/`not ok` per test, and a last line
 `N passed, N failed`. Any failure makes the process exit code 1.
 ]]
 
-local native = require('_native')
 local uv = require('uv')
 
 -- How long one test may keep the loop busy.
@@ -26,16 +25,7 @@ local TIMEOUT_MS = tonumber(os.getenv("TAP_TIMEOUT_MS")) or 10000
 -- Suspends until the loop has nothing left to do but us, or the timeout passes.
 -- Returns false on timeout.
 local function wait_idle()
-  local timeout = uv.new_timer()
-  timeout:unref() -- it must not keep the loop busy itself
-  timeout:start(TIMEOUT_MS, 0, coroutine.running())
-  native.wait_idle()
-  coroutine.yield()
-  local finished = timeout:is_active()
-  native.cancel_idle()
-  timeout:stop()
-  timeout:close()
-  return finished
+  return uv.wait_idle(TIMEOUT_MS)
 end
 
 local function runTest(number, t)
@@ -72,12 +62,12 @@ local function runTest(number, t)
     end
   end
   local open = {}
-  for _, h in ipairs(native.handles()) do
+  uv.walk(function(h)
     if not h:is_closing() then
       open[#open + 1] = tostring(h)
       h:close()
     end
-  end
+  end)
   if #open > 0 then
     local shown = table.concat(open, ", ", 1, math.min(#open, 5))
     errors[#errors + 1] = "left " .. #open .. " handle(s) open: " .. shown .. (#open > 5 and ", ..." or "")

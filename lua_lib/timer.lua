@@ -15,7 +15,6 @@ globals, loaded on first use.
 ]]
 
 local uv = require('uv')
-local native = require('_native')
 
 local unpack = unpack or table.unpack
 
@@ -37,9 +36,9 @@ end
 -- timeouts with a thousand distinct delays use a thousand uv timers, and firing them
 -- reads memory in order.
 
-local trampoline = native.trampoline
-local TICK = native.TICK
-local running, yield = coroutine.running, coroutine.yield
+local trampoline = uv.trampoline
+local running = coroutine.running
+local ticksQueued, runTicks, queueImmediate = uv.ticks_queued, uv.run_ticks, uv.set_immediate
 local floor, now = math.floor, uv.now
 
 -- delay in ms -> the list. A list's slot i holds sequence number i + base; `first` and
@@ -103,7 +102,7 @@ local function runList(list)
   -- it run from a fresh coroutine, at the end of this loop turn.
   uv.on_suspend(co, function()
     detached = true
-    native.set_immediate(runList, list)
+    queueImmediate(runList, list)
   end)
   local clock, ms = now(), list.ms
   local callbacks, starts, args = list.callbacks, list.starts, list.args
@@ -123,10 +122,7 @@ local function runList(list)
       if detached then return end
       -- process.nextTick work queued by that callback runs before the next one, as
       -- in node.
-      if native.ticks_queued then
-        native.ticks_queued = false
-        yield(TICK)
-      end
+      if ticksQueued() then runTicks() end
     end
   end
   uv.on_suspend(co, nil)
@@ -245,7 +241,7 @@ local function setImmediate(callback, ...)
     error("timer.setImmediate: argument #1 (callback) must be a function, got " .. type(callback), 2)
   end
   local immediate = { callback = callback, args = { ... }, n = select("#", ...) }
-  native.set_immediate(runImmediate, immediate)
+  queueImmediate(runImmediate, immediate)
   return immediate
 end
 

@@ -19,14 +19,13 @@ Sockets are net.Sockets with `encrypted = true` and getPeerCertificate().
 
 local net = require('net')
 local uv = require('uv')
-local native = require('_native')
 
 -- A server config from node-style options; raises with a message naming the file.
 local function serverConfig(options, level)
   if type(options) ~= "table" or not options.cert or not options.key then
     error("tls: options need cert and key (file paths or PEM text)", (level or 1) + 1)
   end
-  local config, err = native.tls_server_config({
+  local config, err = uv.tls_server_config({
     default = { cert = options.cert, key = options.key },
     hosts = options.hosts,
   })
@@ -43,7 +42,7 @@ local function clientConfig(ca, insecure)
   local config = clientConfigs[key]
   if not config then
     local err
-    config, err = native.tls_client_config(ca, insecure or false)
+    config, err = uv.tls_client_config(ca, insecure or false)
     if not config then return nil, err end
     clientConfigs[key] = config
   end

@@ -49,6 +49,7 @@ local uv = {
   now = native.now,
   update_time = native.update_time,
   hrtime = native.hrtime,
+  http_next = native.http_next,
   stop = native.stop,
 }
 
@@ -112,6 +113,43 @@ end
 function uv.run()
   return false
 end
+
+-- Stardust's own (not luv's) --------------------------------------------------------
+-- What the rest of lua_lib needs of the loop, so that this is the only module that
+-- reaches its natives.
+
+uv.argv = native.argv
+uv.versions = { stardust = native.version, mio = native.mio_version }
+-- The peak resident set size (VmHWM), in bytes.
+uv.peak_rss = native.peak_rss
+-- Exits now, emitting process 'exit' once (init.lua's exit).
+uv.process_exit = function(code) return native.process_exit(code) end
+-- Name resolution for net (blocking getaddrinfo; the common cases answer at once).
+uv.resolve = native.resolve
+-- Logging through the `log` crate with RUST_LOG, else to stderr.
+uv.log = native.log
+-- TLS configurations for tls_server / tls_client (rustls).
+uv.tls_server_config = native.tls_server_config
+uv.tls_client_config = native.tls_client_config
+-- setImmediate's queue, and the trampoline batch runners call callbacks through.
+uv.set_immediate = native.set_immediate
+uv.trampoline = native.trampoline
+
+-- process.nextTick's queue. A batch runner (the timer lists) asks ticks_queued()
+-- between two callbacks and lets the loop run them with run_ticks().
+local ticksQueued = false
+local nextTick = native.next_tick
+function uv.next_tick(fn, arg)
+  ticksQueued = true
+  return nextTick(fn, arg)
+end
+function uv.ticks_queued()
+  local q = ticksQueued
+  ticksQueued = false
+  return q
+end
+local TICK = native.TICK
+function uv.run_ticks() return yield(TICK) end
 
 function uv.walk(callback)
   for _, handle in ipairs(native.handles()) do
@@ -440,6 +478,28 @@ function uv.co_tls_handshake(handle) return retry(handle, "tls_handshake") end
 function uv.close_after_flush(handle)
   if handle:is_closing() then return end
   if not handle:shutdown(function() handle:close() end) then handle:close() end
+end
+
+-- Suspends the running coroutine until uv.wake(co, value) (a waiter of lua_lib's
+-- own: a response to finish, a server to stop). Returns the value.
+function uv.wait() return suspend(running()) end
+-- Resumes a coroutine waiting in uv.wait, once the running callback is done.
+uv.wake = native.wake
+
+-- Waits until the loop has nothing to do but this coroutine (tap, between tests), at
+-- most `ms` milliseconds: true if it went idle, false on timeout.
+function uv.wait_idle(ms)
+  local co = running()
+  local timeout = native.new_timer()
+  timeout:unref() -- it must not keep the loop busy itself
+  timeout:start(ms, 0, co)
+  native.wait_idle()
+  suspend(co)
+  local finished = timeout:is_active()
+  native.cancel_idle()
+  timeout:stop()
+  timeout:close()
+  return finished
 end
 
 -- Suspends the running coroutine for `ms` milliseconds.

@@ -15,7 +15,7 @@ return a string, or nil and an error for corrupt input. Formats: deflate/inflate
 (zlib), gzip/gunzip, deflateRaw/inflateRaw (no header).
 ]]
 
-local native = require('_native')
+local native = require('_zlib')
 local Transform = require('stream').Transform
 
 local function oneshot(op, format, name)
@@ -23,7 +23,7 @@ local function oneshot(op, format, name)
     if type(data) ~= "string" then
       error("zlib." .. name .. ": argument #1 must be a string, got " .. type(data), 2)
     end
-    return native.zlib_oneshot(op, format, data, level)
+    return native.oneshot(op, format, data, level)
   end
 end
 
@@ -32,7 +32,7 @@ local ZlibStream = Transform:extend()
 
 function ZlibStream:initialize(op, format, options)
   Transform.initialize(self, options)
-  self._z = native.zlib_stream(op, format, options and options.level)
+  self._z = native.stream(op, format, options and options.level)
 end
 
 function ZlibStream:_transform(chunk, callback)
@@ -71,6 +71,6 @@ return {
   createDeflateRaw = creator("compress", "raw"),
   createInflateRaw = creator("decompress", "raw"),
   -- The raw stream (write/flush/finish), for code that frames output itself.
-  stream = native.zlib_stream,
+  stream = native.stream,
   ZlibStream = ZlibStream,
 }

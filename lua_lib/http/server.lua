@@ -23,14 +23,14 @@ Configuration defaults and their meaning: docs/http-server.md.
 ]]
 
 local uv = require('uv')
-local native = require('_native')
+local codec = require('_http_codec')
 local zlib = require('zlib')
 local Object = require('core').Object
 local http = require('http')
 local httpDate = http.date
 local errorResponse = http.errorResponse
 
-local yield, running = coroutine.yield, coroutine.running
+local running = coroutine.running
 local queueWrite = uv.queue_write_fast
 local coHttpNext = uv.co_http_next
 local nowFast, bufferedFast = uv.now_fast, uv.http_buffered_fast
@@ -122,7 +122,7 @@ local function makeLogger(server)
   for level in pairs(LEVELS) do
     logger[level] = function(_, msg)
       if LEVELS[level] >= LEVELS[server.cfg.log_level] then
-        native.log(level, "http.server", tostring(msg))
+        uv.log(level, "http.server", tostring(msg))
       end
     end
   end
@@ -137,7 +137,7 @@ function Client:initialize(handle, server)
   self.handle = handle
   self.server = server
   self._hkey, self._hgen = handle:id() -- for the raw read and write (bindings/fast.rs)
-  self.decoder = native.http_decoder("request", server.cfg.request_line_limit, server.cfg.max_body_size)
+  self.decoder = codec.decoder("request", server.cfg.request_line_limit, server.cfg.max_body_size)
   self.deadline = nil -- loop time (ms) after which the sweep closes the connection
   self.headWritten = false -- whether this request's response head is out
 end
@@ -201,7 +201,7 @@ function Server:configure(config)
       if not ok then return nil, err end
     end
     -- Parse every identity once, now (a key that does not match its cert fails here).
-    tlsConfig, err = native.tls_server_config(cfg.ssl)
+    tlsConfig, err = uv.tls_server_config(cfg.ssl)
     if not tlsConfig then return nil, "ssl: " .. err end
   end
   self.cfg = cfg
@@ -482,7 +482,7 @@ function Server:process_request(client, client_ip, count, redis_module)
     for _, name in ipairs(cfg.log_headers or {}) do
       extra[#extra + 1] = format("%s=%q", name, tostring(headers[name] or "-"))
     end
-    native.log("access", "http.server", format("%s %s %s %s %d %d %dms %s", headers["host"] or "-", client_ip,
+    uv.log("access", "http.server", format("%s %s %s %s %d %d %dms %s", headers["host"] or "-", client_ip,
       method, url, status, size, nowFast() - started, concat(extra, " ")))
   end
   return keepAlive and "keep-alive" or "close"
@@ -564,7 +564,7 @@ function Server:_serveConnection(handle)
   self._clients[client] = nil
   self._active = self._active - 1
   if self._stopping and self._active == 0 and self._serving then
-    native.wake(self._serving)
+    uv.wake(self._serving)
   end
 end
 
@@ -594,7 +594,7 @@ function Server:serve()
   self.logger:info(format("listening on %s:%d", cfg.ip, self.port))
   self._serving = running()
   repeat
-    yield()
+    uv.wait()
   until self._stopping and self._active == 0
   self._serving = nil
   return nil
@@ -616,7 +616,7 @@ function Server:stop()
   for client in pairs(self._clients) do
     if client.idle then client.handle:close() end
   end
-  if self._active == 0 and self._serving then native.wake(self._serving) end
+  if self._active == 0 and self._serving then uv.wake(self._serving) end
 end
 
 -- new(config, handle) -> server, err
