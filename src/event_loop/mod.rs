@@ -60,6 +60,8 @@ pub mod process;
 pub mod scheduler;
 pub mod signal;
 pub mod stream;
+#[cfg(test)]
+mod tests;
 pub mod timer_wheel;
 pub mod tls;
 pub mod udp;

@@ -94,7 +94,7 @@ impl EventLoop {
         }
     }
 
-    fn run_one(&self, task: Task) -> Result<()> {
+    pub(super) fn run_one(&self, task: Task) -> Result<()> {
         match task {
             Task::Call(f, args) => self.call(f, args),
             Task::Resume(t, args) => self.resume(t, args),
@@ -312,99 +312,5 @@ impl EventLoop {
                 MultiValue::from_vec(vec![Value::String(self.lua.create_string(e.to_string())?)]),
             ),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::event_loop::LoopState;
-    use std::cell::RefCell;
-    use std::rc::Rc;
-
-    /// The loop's own state and init.lua's hooks, as `runtime::run` makes them.
-    fn event_loop() -> EventLoop {
-        let lua = crate::runtime::new_state();
-        let state = Rc::new(RefCell::new(LoopState::new().unwrap()));
-        let native = crate::bindings::native_table(&lua, &state).unwrap();
-        native.set("argv", lua.create_table().unwrap()).unwrap();
-        let init: mlua::Table = lua
-            .load(crate::lua_lib::source("init", "").unwrap())
-            .set_name("@lua_lib/init.lua")
-            .call(native)
-            .unwrap();
-        let hooks = Hooks {
-            worker: init.get("worker").unwrap(),
-            uncaught: init.get("uncaught").unwrap(),
-        };
-        EventLoop::new(lua, state, hooks).unwrap()
-    }
-
-    #[test]
-    fn a_callback_gets_exactly_its_arguments() {
-        // The worker takes up to three arguments as parameters and more as a list
-        // (init.lua): each way, the callback sees its own count and values, nils
-        // included.
-        let ev = event_loop();
-        let f: Function = ev
-            .lua
-            .load("function(...) seen = { n = select('#', ...), ... } end")
-            .eval()
-            .unwrap();
-        for n in 0..6 {
-            let args: Vec<Value> = (0..n)
-                .map(|i| {
-                    if i == 1 {
-                        Value::Nil
-                    } else {
-                        Value::Integer(i as i64 + 10)
-                    }
-                })
-                .collect();
-            ev.call(f.clone(), MultiValue::from_vec(args)).unwrap();
-            let seen: mlua::Table = ev.lua.globals().get("seen").unwrap();
-            assert_eq!(seen.get::<usize>("n").unwrap(), n, "count of {n} arguments");
-            for i in 0..n {
-                let v: Option<i64> = seen.raw_get(i + 1).unwrap();
-                assert_eq!(
-                    v,
-                    (i != 1).then_some(i as i64 + 10),
-                    "argument {} of {n}",
-                    i + 1
-                );
-            }
-        }
-        // The same coroutine served them all, from the pool.
-        assert_eq!(ev.state.borrow().pool.len(), 1);
-    }
-
-    #[test]
-    fn a_callback_that_waited_is_resumed_by_its_key_and_its_coroutine_pooled() {
-        let ev = event_loop();
-        let f: Function = ev
-            .lua
-            .load("function() waiting = coroutine.running(); coroutine.yield(); resumed = true end")
-            .eval()
-            .unwrap();
-        ev.call(f, MultiValue::new()).unwrap();
-        // Suspended in its callback: not back in the pool.
-        assert_eq!(ev.state.borrow().pool.len(), 0);
-        let co: Thread = ev.lua.globals().get("waiting").unwrap();
-        let key = ev.lua.create_registry_value(co).unwrap();
-        ev.run_one(Task::Wake(Waker::Thread(key), MultiValue::new()))
-            .unwrap();
-        assert!(ev.lua.globals().get::<bool>("resumed").unwrap());
-        // Its callback over, the coroutine went back to the pool.
-        assert_eq!(ev.state.borrow().pool.len(), 1);
-        // A wake for a coroutine that has finished is stale: nothing runs.
-        let done = ev
-            .lua
-            .create_thread(ev.lua.load("function() end").eval().unwrap())
-            .unwrap();
-        done.resume::<()>(()).unwrap();
-        let key = ev.lua.create_registry_value(done).unwrap();
-        ev.run_one(Task::Wake(Waker::Thread(key), MultiValue::new()))
-            .unwrap();
-        assert_eq!(ev.state.borrow().pool.len(), 1);
     }
 }
