@@ -315,15 +315,14 @@ unsafe fn read_step(
         busy(l);
         unreachable!("busy raises")
     };
-    let st = &mut *st;
-    let Some(Kind::Stream(t)) = st.handles.get_mut(id).map(|h| &mut h.kind) else {
+    let Some((Kind::Stream(t), read_buf)) = st.kind_and_read_buf(id) else {
         return ReadStep::Failed(("EBADF", "handle is closed".into()));
     };
-    match t.read_once(&mut st.read_buf) {
+    match t.read_once(read_buf) {
         ReadOnce::Data(n) => {
             // SAFETY: the caller's argument 3 keeps the decoder alive, and no Lua code
             // runs while the reference is used.
-            decoder.as_mut().feed(&st.read_buf[..n]);
+            decoder.as_mut().feed(&read_buf[..n]);
             ReadStep::Fed
         }
         ReadOnce::Eof => ReadStep::Eof,

@@ -74,25 +74,28 @@ pub fn add_methods<T: Luv, M: UserDataMethods<T>>(methods: &mut M) {
     });
     methods.add_method("is_active", |_, this, ()| {
         let this = this.handle();
-        Ok(this.state.borrow().handles.is_active(this.id))
+        Ok(this.state.borrow().handles().is_active(this.id))
     });
     methods.add_method("is_closing", |_, this, ()| {
         let this = this.handle();
-        Ok(this.state.borrow().handles.get(this.id).is_none())
+        Ok(this.state.borrow().handles().get(this.id).is_none())
     });
     methods.add_method("ref", |_, this, ()| {
         let this = this.handle();
-        this.state.borrow_mut().handles.set_ref(this.id, true);
+        this.state.borrow_mut().handles_mut().set_ref(this.id, true);
         Ok(())
     });
     methods.add_method("unref", |_, this, ()| {
         let this = this.handle();
-        this.state.borrow_mut().handles.set_ref(this.id, false);
+        this.state
+            .borrow_mut()
+            .handles_mut()
+            .set_ref(this.id, false);
         Ok(())
     });
     methods.add_method("has_ref", |_, this, ()| {
         let this = this.handle();
-        Ok(this.state.borrow().handles.has_ref(this.id))
+        Ok(this.state.borrow().handles().has_ref(this.id))
     });
     methods.add_method("get_type", |_, _, ()| Ok(T::KIND));
     methods.add_method("id", |_, this, ()| {

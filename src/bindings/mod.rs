@@ -176,10 +176,10 @@ pub fn native_table(lua: &Lua, state: &SharedState) -> Result<Table> {
         lua.create_function(move |lua, ()| {
             let list: Vec<_> = {
                 let s = st.borrow();
-                s.handles
+                s.handles()
                     .ids()
                     .into_iter()
-                    .filter_map(|id| s.handles.get_any(id).map(|h| (id, h.kind.name())))
+                    .filter_map(|id| s.handles().get_any(id).map(|h| (id, h.kind.name())))
                     .collect()
             };
             let t = lua.create_table()?;
@@ -211,7 +211,7 @@ pub fn native_table(lua: &Lua, state: &SharedState) -> Result<Table> {
         "set_immediate",
         lua.create_function(move |lua, (f, arg): (Function, Value)| {
             let task = call_ref(lua, f, arg)?;
-            st.borrow_mut().immediates.push_back(task);
+            st.borrow_mut().set_immediate(task);
             Ok(())
         })?,
     )?;
@@ -220,7 +220,7 @@ pub fn native_table(lua: &Lua, state: &SharedState) -> Result<Table> {
         "next_tick",
         lua.create_function(move |lua, (f, arg): (Function, Value)| {
             let task = call_ref(lua, f, arg)?;
-            st.borrow_mut().ticks.push_back(task);
+            st.borrow_mut().next_tick(task);
             Ok(())
         })?,
     )?;
@@ -231,8 +231,7 @@ pub fn native_table(lua: &Lua, state: &SharedState) -> Result<Table> {
         "wake",
         lua.create_function(move |_, (thread, arg): (mlua::Thread, Value)| {
             st.borrow_mut()
-                .ticks
-                .push_back(Task::Resume(thread, mlua::MultiValue::from_vec(vec![arg])));
+                .next_tick(Task::Resume(thread, mlua::MultiValue::from_vec(vec![arg])));
             Ok(())
         })?,
     )?;
@@ -240,7 +239,7 @@ pub fn native_table(lua: &Lua, state: &SharedState) -> Result<Table> {
     n.set(
         "wait_idle",
         lua.create_function(move |lua, ()| {
-            st.borrow_mut().idle.push_back(lua.current_thread());
+            st.borrow_mut().wait_idle(lua.current_thread());
             Ok(Value::LightUserData(wait_marker()))
         })?,
     )?;
@@ -249,14 +248,14 @@ pub fn native_table(lua: &Lua, state: &SharedState) -> Result<Table> {
         "cancel_idle",
         lua.create_function(move |lua, ()| {
             let me = lua.current_thread();
-            st.borrow_mut().idle.retain(|t| t != &me);
+            st.borrow_mut().cancel_idle(&me);
             Ok(())
         })?,
     )?;
     let st = state.clone();
     n.set(
         "active_refs",
-        lua.create_function(move |_, ()| Ok(st.borrow().handles.active_refs()))?,
+        lua.create_function(move |_, ()| Ok(st.borrow().handles().active_refs()))?,
     )?;
 
     // Name resolution for hosts that are not IP literals. getaddrinfo blocks; the

@@ -60,7 +60,7 @@ fn start(lua: &Lua, this: &LuvHandle, cb: Value) -> Result<i32> {
         }
     };
     let mut st = this.state.borrow_mut();
-    if st.handles.get(this.id).is_none() {
+    if st.handles().get(this.id).is_none() {
         return Err(this.closed("start"));
     }
     st.phase_start(this.id, cb);
@@ -76,7 +76,7 @@ fn stop(this: &LuvHandle) -> Result<i32> {
 pub fn new(lua: &Lua, state: &SharedState, phase: Phase) -> Result<mlua::AnyUserData> {
     let id = state
         .borrow_mut()
-        .handles
+        .handles_mut()
         .insert(Kind::Phase(PhaseHandle { phase, cb: None }));
     match phase {
         Phase::Idle => Idle::create(lua, state, id),

@@ -42,7 +42,7 @@ pub fn new_pipe(lua: &Lua, state: &SharedState, ipc: Option<bool>) -> Result<Any
     }
     let id = state
         .borrow_mut()
-        .handles
+        .handles_mut()
         .insert(Kind::Stream(Box::new(Stream::new("pipe"))));
     Pipe::create(lua, state, id)
 }

@@ -51,7 +51,7 @@ impl UserData for Process {
 }
 
 fn pid_of(st: &crate::event_loop::LoopState, h: &super::handle::LuvHandle) -> Result<i32> {
-    match st.handles.get_any(h.id).map(|x| &x.kind) {
+    match st.handles().get_any(h.id).map(|x| &x.kind) {
         Some(Kind::Process(p)) => Ok(p.pid),
         _ => Err(h.closed("get_pid")),
     }
@@ -220,7 +220,9 @@ pub fn spawn(
             return io_error_values(lua, &e);
         }
     }
-    let id = st.handles.insert(Kind::Process(ProcessHandle::new(pid)));
+    let id = st
+        .handles_mut()
+        .insert(Kind::Process(ProcessHandle::new(pid)));
     if let Err(e) = st.watch_process(id, waker) {
         st.close(id, None);
         return error_values(lua, "EIO", &format!("cannot watch process {pid}: {e}"));

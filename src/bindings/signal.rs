@@ -40,7 +40,7 @@ impl UserData for Signal {
 pub fn new_signal(lua: &Lua, state: &SharedState) -> Result<mlua::AnyUserData> {
     let id = state
         .borrow_mut()
-        .handles
+        .handles_mut()
         .insert(Kind::Signal(Default::default()));
     Signal::create(lua, state, id)
 }
@@ -74,7 +74,7 @@ fn start(
         }
     };
     let mut st = this.state.borrow_mut();
-    if st.handles.get(this.id).is_none() {
+    if st.handles().get(this.id).is_none() {
         return Err(this.closed("start"));
     }
     match st.signal_start(this.id, signum, waker, oneshot) {

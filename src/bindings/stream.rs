@@ -28,7 +28,7 @@ use crate::event_loop::{LoopState, Task};
 
 /// The stream of handle `this`, or the misuse error (a closed handle, another kind).
 pub fn stream<'a>(st: &'a mut LoopState, this: &LuvHandle, method: &str) -> Result<&'a mut Stream> {
-    match st.handles.get_mut(this.id).map(|h| &mut h.kind) {
+    match st.handles_mut().get_mut(this.id).map(|h| &mut h.kind) {
         Some(Kind::Stream(t)) => Ok(t),
         Some(_) => Err(mlua::Error::runtime(format!(
             "{method}: expected a stream handle, got {}",
@@ -42,7 +42,7 @@ pub fn stream<'a>(st: &'a mut LoopState, this: &LuvHandle, method: &str) -> Resu
 /// an error value, not a raised error, since a close may race any request.
 pub fn closed(lua: &Lua, this: &LuvHandle) -> Option<Result<MultiValue>> {
     let st = this.state.borrow();
-    st.handles
+    st.handles()
         .get(this.id)
         .is_none()
         .then(|| error_values(lua, "EBADF", "handle is closed"))
@@ -62,8 +62,7 @@ pub fn register(
     let fd = transport
         .raw_fd()
         .ok_or_else(|| io::Error::from_raw_os_error(libc::EBADF))?;
-    st.poll
-        .registry()
+    st.registry()
         .register(&mut mio::unix::SourceFd(&fd), mio::Token(id.key), interest)
 }
 
@@ -180,7 +179,7 @@ pub fn add_methods<T: Luv, M: UserDataMethods<T>>(methods: &mut M) {
         match next_connection(&mut st, this)? {
             Ok(Some(stream)) => {
                 let id = st
-                    .handles
+                    .handles_mut()
                     .insert(Kind::Stream(Box::new(Stream::new(T::KIND))));
                 if let Err(e) = adopt(&mut st, id, stream) {
                     st.close(id, None);
@@ -211,7 +210,7 @@ pub fn add_methods<T: Luv, M: UserDataMethods<T>>(methods: &mut M) {
         }
         t.read_cb = Some(cb);
         // The socket's edge may already have been consumed: look now, from the loop.
-        st.pending.push_back(Task::Feed(this.id));
+        st.defer(Task::Feed(this.id));
         st.refresh_stream_active(this.id);
         Ok(0)
     });
@@ -469,11 +468,8 @@ fn read_for_coroutine(
     deliver: impl FnOnce(&Lua, &[u8]) -> Result<MultiValue>,
 ) -> Result<MultiValue> {
     let mut st = this.state.borrow_mut();
-    let LoopState {
-        handles, read_buf, ..
-    } = &mut *st;
-    let t = match handles.get_mut(this.id).map(|h| &mut h.kind) {
-        Some(Kind::Stream(t)) => t,
+    let (t, read_buf) = match st.kind_and_read_buf(this.id) {
+        Some((Kind::Stream(t), read_buf)) => (t, read_buf),
         Some(_) => {
             return Err(mlua::Error::runtime(format!(
                 "{method}: expected a stream handle, got {}",

@@ -34,7 +34,7 @@ impl UserData for Tcp {
 pub fn new_tcp(lua: &Lua, state: &SharedState) -> Result<AnyUserData> {
     let id = state
         .borrow_mut()
-        .handles
+        .handles_mut()
         .insert(Kind::Stream(Box::new(Stream::new("tcp"))));
     Tcp::create(lua, state, id)
 }

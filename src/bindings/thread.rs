@@ -52,7 +52,7 @@ impl UserData for Async {
 /// Where another thread posts this async handle's sends.
 fn async_ref(h: &LuvHandle) -> std::io::Result<AsyncRef> {
     let mut st = h.state.borrow_mut();
-    if st.handles.get(h.id).is_none() {
+    if st.handles().get(h.id).is_none() {
         return Err(std::io::Error::from_raw_os_error(libc::EBADF));
     }
     Ok(AsyncRef {
@@ -75,8 +75,10 @@ pub fn new_async(lua: &Lua, state: &SharedState, cb: Value) -> Result<AnyUserDat
     };
     let id = {
         let mut st = state.borrow_mut();
-        let id = st.handles.insert(Kind::Async(AsyncHandle { cb: Some(cb) }));
-        st.handles.set_active(id, true);
+        let id = st
+            .handles_mut()
+            .insert(Kind::Async(AsyncHandle { cb: Some(cb) }));
+        st.handles_mut().set_active(id, true);
         id
     };
     Async::create(lua, state, id)

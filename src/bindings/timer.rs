@@ -27,7 +27,7 @@ impl UserData for Timer {
 pub fn new_timer(lua: &Lua, state: &SharedState) -> Result<mlua::AnyUserData> {
     let id = state
         .borrow_mut()
-        .handles
+        .handles_mut()
         .insert(Kind::Timer(Default::default()));
     Timer::create(lua, state, id)
 }
@@ -37,7 +37,7 @@ fn timer<'a>(
     this: &LuvHandle,
     method: &str,
 ) -> Result<&'a mut crate::event_loop::handle::Timer> {
-    match st.handles.get_mut(this.id).map(|h| &mut h.kind) {
+    match st.handles_mut().get_mut(this.id).map(|h| &mut h.kind) {
         Some(Kind::Timer(t)) => Ok(t),
         Some(_) => Err(mlua::Error::runtime(format!(
             "{method}: expected a timer handle, got {}",
@@ -126,7 +126,7 @@ fn add_methods<M: UserDataMethods<Timer>>(methods: &mut M) {
         let now = st.now();
         let entry = timer(&mut st, this, "timer_get_due_in")?.entry;
         Ok(entry
-            .and_then(|(key, _)| st.timers.deadline(key))
+            .and_then(|(key, _)| st.timer_deadline(key))
             .map_or(0, |d| d.saturating_sub(now)))
     });
 }

@@ -145,12 +145,11 @@ pub fn new_tty(lua: &Lua, state: &SharedState, fd: i32) -> Result<mlua::MultiVal
     }
     let mut st = state.borrow_mut();
     let id = st
-        .handles
+        .handles_mut()
         .insert(Kind::Stream(Box::new(Stream::new("tty"))));
     // epoll refuses regular files (EPERM): those stay unregistered and are read
     // directly (they never block).
     let registered = st
-        .poll
         .registry()
         .register(
             &mut mio::unix::SourceFd(&fd),

@@ -28,7 +28,10 @@ luv_kind!(
 );
 
 pub fn new_udp(lua: &Lua, state: &SharedState) -> Result<mlua::AnyUserData> {
-    let id = state.borrow_mut().handles.insert(Kind::Udp(Box::default()));
+    let id = state
+        .borrow_mut()
+        .handles_mut()
+        .insert(Kind::Udp(Box::default()));
     UdpHandle::create(lua, state, id)
 }
 
@@ -58,7 +61,7 @@ fn bind_to(
     }
     sock.bind(&addr.into())?;
     let mut s = mio::net::UdpSocket::from_std(sock.into());
-    st.poll.registry().register(
+    st.registry().register(
         &mut s,
         mio::Token(this.id.key),
         mio::Interest::READABLE | mio::Interest::WRITABLE,
@@ -258,10 +261,7 @@ impl UserData for UdpHandle {
                 return values;
             }
             let mut st = this.state.borrow_mut();
-            let LoopState {
-                handles, read_buf, ..
-            } = &mut *st;
-            let Some(Kind::Udp(u)) = handles.get_mut(this.id).map(|h| &mut h.kind) else {
+            let Some((Kind::Udp(u), read_buf)) = st.kind_and_read_buf(this.id) else {
                 return Err(this.closed("udp_try_recv"));
             };
             match u.recv_once(read_buf) {

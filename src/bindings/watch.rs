@@ -44,7 +44,7 @@ fn repeating_waker(lua: &Lua, what: &str, v: Value) -> Result<Waker> {
 }
 
 fn live(this: &LuvHandle, method: &str) -> Result<()> {
-    if this.state.borrow().handles.get(this.id).is_none() {
+    if this.state.borrow().handles().get(this.id).is_none() {
         return Err(this.closed(method));
     }
     Ok(())
@@ -105,7 +105,7 @@ impl UserData for FsEvent {
         methods.add_method("getpath", |_, this, ()| {
             let h = this.handle();
             let st = h.state.borrow();
-            Ok(match st.handles.get(h.id).map(|x| &x.kind) {
+            Ok(match st.handles().get(h.id).map(|x| &x.kind) {
                 Some(Kind::FsEvent(f)) if !f.path.is_empty() => Some(f.path.clone()),
                 _ => None,
             })
@@ -121,7 +121,7 @@ pub fn new_poll(lua: &Lua, state: &SharedState, fd: i32) -> Result<mlua::AnyUser
     }
     let id = state
         .borrow_mut()
-        .handles
+        .handles_mut()
         .insert(Kind::Poll(PollHandle::new(fd)));
     Poll::create(lua, state, id)
 }
@@ -129,7 +129,7 @@ pub fn new_poll(lua: &Lua, state: &SharedState, fd: i32) -> Result<mlua::AnyUser
 pub fn new_fs_event(lua: &Lua, state: &SharedState) -> Result<mlua::AnyUserData> {
     let id = state
         .borrow_mut()
-        .handles
+        .handles_mut()
         .insert(Kind::FsEvent(FsEventHandle::new()));
     FsEvent::create(lua, state, id)
 }

@@ -102,20 +102,20 @@ pub enum Task {
 /// Everything the loop owns. Bindings borrow it briefly; the loop never holds the borrow
 /// while Lua runs.
 pub struct LoopState {
-    pub poll: mio::Poll,
+    poll: mio::Poll,
     events: mio::Events,
-    pub handles: Handles,
-    pub timers: TimerWheel<(HandleId, u64)>,
+    handles: Handles,
+    timers: TimerWheel<(HandleId, u64)>,
     timer_seq: u64,
     start: Instant,
     /// The cached clock (ms since the loop started), as libuv's `loop->time`: read once
     /// per turn so every timer started in the turn measures from the same instant.
     now: u64,
-    pub pending: VecDeque<Task>,
+    pending: VecDeque<Task>,
     /// setImmediate callbacks for the check phase.
-    pub immediates: VecDeque<Task>,
+    immediates: VecDeque<Task>,
     /// process.nextTick callbacks: drained after every callback or resume returns.
-    pub ticks: VecDeque<Task>,
+    ticks: VecDeque<Task>,
     closing: Vec<HandleId>,
     /// A descriptor kept in reserve, given up to shed connections when accept runs out
     /// of descriptors (see `stream.rs`, `accept_all`).
@@ -123,9 +123,9 @@ pub struct LoopState {
     /// Handles with writes queued by `queue_write`, flushed when the running task returns.
     dirty: Vec<HandleId>,
     /// Coroutines waiting for the loop to run out of work (tap waits here between tests).
-    pub idle: VecDeque<Thread>,
+    idle: VecDeque<Thread>,
     /// One read buffer for every socket: a read copies straight into a Lua string.
-    pub read_buf: Vec<u8>,
+    read_buf: Vec<u8>,
     pool: Vec<Thread>,
     /// The started idle, prepare and check handles, by phase (phases.rs).
     phases: [Vec<HandleId>; 3],
@@ -179,6 +179,51 @@ impl LoopState {
 
     pub fn stop(&mut self) {
         self.stop_flag = true;
+    }
+
+    /// The slab of handles.
+    pub fn handles(&self) -> &Handles {
+        &self.handles
+    }
+
+    pub fn handles_mut(&mut self) -> &mut Handles {
+        &mut self.handles
+    }
+
+    /// The registry descriptors are watched in (their token: the handle's slab key).
+    pub fn registry(&self) -> &mio::Registry {
+        self.poll.registry()
+    }
+
+    /// Handle `id`'s kind, with the loop's read buffer (a read lands in the buffer
+    /// while the handle is borrowed).
+    pub fn kind_and_read_buf(&mut self, id: HandleId) -> Option<(&mut Kind, &mut [u8])> {
+        let kind = self.handles.get_mut(id).map(|h| &mut h.kind)?;
+        Some((kind, &mut self.read_buf))
+    }
+
+    /// The deadline (loop time, ms) of a timer's wheel entry.
+    pub fn timer_deadline(&self, key: timer_wheel::EntryKey) -> Option<u64> {
+        self.timers.deadline(key)
+    }
+
+    /// Queues a setImmediate callback for the check phase.
+    pub fn set_immediate(&mut self, task: Task) {
+        self.immediates.push_back(task);
+    }
+
+    /// Queues work to run as soon as the running callback returns (process.nextTick).
+    pub fn next_tick(&mut self, task: Task) {
+        self.ticks.push_back(task);
+    }
+
+    /// Resumes `co` once the loop has nothing else to do (tap, between tests).
+    pub fn wait_idle(&mut self, co: Thread) {
+        self.idle.push_back(co);
+    }
+
+    pub fn cancel_idle(&mut self, co: &Thread) {
+        self.idle.retain(|t| t != co);
     }
 
     /// Queues work for the pending phase: a callback a binding promised to run later.

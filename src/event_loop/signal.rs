@@ -49,10 +49,12 @@ pub struct SignalHandle {
     pub oneshot: bool,
 }
 
-/// The loop's side of signals: the self-pipe's read end, once made.
+/// The loop's side of signals: the self-pipe's read end, once made, and the started
+/// signal handles.
 #[derive(Default)]
 pub struct Signals {
     read_fd: Option<std::os::fd::OwnedFd>,
+    started: Vec<(HandleId, i32)>,
 }
 
 /// The signals by their names, without "SIG".
@@ -150,6 +152,7 @@ impl LoopState {
             s.waker = Some(waker);
             s.oneshot = oneshot;
         }
+        self.signals.started.push((id, signum));
         self.handles.set_active(id, true);
         Ok(())
     }
@@ -165,17 +168,10 @@ impl LoopState {
             return;
         };
         self.handles.set_active(id, false);
-        if !self.watching(signum) {
+        self.signals.started.retain(|&(h, _)| h != id);
+        if !self.signals.started.iter().any(|&(_, n)| n == signum) {
             let _ = set_handler(signum, libc::SIG_DFL);
         }
-    }
-
-    /// Does any started signal handle watch `signum`?
-    fn watching(&self, signum: i32) -> bool {
-        self.handles.ids().into_iter().any(|id| {
-            matches!(self.handles.get(id).map(|h| &h.kind),
-                Some(Kind::Signal(s)) if s.signum == Some(signum))
-        })
     }
 
     /// The self-pipe turned readable: the wake-ups of the handles watching each
@@ -205,11 +201,12 @@ impl LoopState {
             }
         }
         let mut wakes = Vec::new();
-        for id in self.handles.ids() {
-            let Some(Kind::Signal(s)) = self.handles.get_mut(id).map(|h| &mut h.kind) else {
+        let watching: Vec<(HandleId, i32)> = self.signals.started.clone();
+        for (id, signum) in watching {
+            if !came.contains(&signum) {
                 continue;
-            };
-            let Some(signum) = s.signum.filter(|n| came.contains(n)) else {
+            }
+            let Some(Kind::Signal(s)) = self.handles.get_mut(id).map(|h| &mut h.kind) else {
                 continue;
             };
             let waker = if s.oneshot {
