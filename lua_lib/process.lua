@@ -48,7 +48,7 @@ local stderr = {
 local process = Process:new()
 process.argv = uv.argv
 process.env = makeEnv()
-process.pid = uv.os_getpid()
+process.pid = uv.pid
 process.exitCode = 0
 process.version = "v" .. uv.versions.stardust
 process.versions = { stardust = uv.versions.stardust, luajit = (jit.version:gsub("^LuaJIT ", "")), mio = uv.versions.mio }

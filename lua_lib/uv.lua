@@ -23,27 +23,51 @@ local native = require('_native')
 local WAIT = native.WAIT
 local yield = coroutine.yield
 
+-- Most of luv's functions come in groups that are made on first use (bindings/
+-- mod.rs, install_group): a process pays only for the functions it calls. Reading
+-- native.<name> of a group (here, or uv.<name>) loads the whole group.
+local GROUPS = {
+  pipe = { "new_pipe", "pipe" },
+  watch = { "new_poll", "new_fs_event" },
+  thread = { "new_async", "new_work", "queue_work", "new_thread", "thread_join", "thread_join_async" },
+  udp = { "new_udp" },
+  signal = { "new_signal" },
+  process = { "spawn", "process_kill" },
+  phase = { "new_idle", "new_prepare", "new_check" },
+  dns = { "getaddrinfo", "getnameinfo" },
+  os = { "chdir", "os_homedir", "os_tmpdir", "os_gethostname", "os_uname", "os_getpid",
+    "os_getppid", "os_getenv", "resident_set_memory", "uptime", "loadavg", "cpu_info",
+    "interface_addresses", "get_total_memory", "get_free_memory", "getrusage", "kill" },
+}
+local groupOf = {}
+for group, names in pairs(GROUPS) do
+  for _, name in ipairs(names) do groupOf[name] = group end
+end
+local function groupOfName(name)
+  if type(name) ~= "string" then return nil end
+  local g = groupOf[name]
+  if g then return g end
+  if name:find("^fs_") and not name:find("^fs_event") and not name:find("^fs_poll") then
+    return "fs"
+  end
+end
+local loaded = {}
+setmetatable(native, {
+  __index = function(t, name)
+    local group = groupOfName(name)
+    if group and not loaded[group] then
+      loaded[group] = true
+      native.load(t, group)
+      return rawget(t, name)
+    end
+  end,
+})
+
 local uv = {
   WAIT = WAIT,
   new_timer = native.new_timer,
   new_tcp = native.new_tcp,
   new_tty = native.new_tty,
-  new_pipe = native.new_pipe,
-  new_signal = native.new_signal,
-  new_udp = native.new_udp,
-  new_async = native.new_async,
-  new_poll = native.new_poll,
-  new_fs_event = native.new_fs_event,
-  new_work = native.new_work,
-  queue_work = native.queue_work,
-  new_thread = native.new_thread,
-  thread_join = native.thread_join,
-  spawn = native.spawn,
-  process_kill = native.process_kill,
-  new_idle = native.new_idle,
-  new_prepare = native.new_prepare,
-  new_check = native.new_check,
-  pipe = native.pipe,
   tty_reset_mode = native.tty_reset_mode,
   guess_handle = native.guess_handle,
   now = native.now,
@@ -51,18 +75,11 @@ local uv = {
   hrtime = native.hrtime,
   http_next = native.http_next,
   stop = native.stop,
+  cwd = native.cwd,
+  os_environ = native.os_environ,
+  os_setenv = native.os_setenv,
+  os_unsetenv = native.os_unsetenv,
 }
-
--- The process and the machine (bindings/os.rs), under luv's names.
-for _, name in ipairs({
-  "cwd", "chdir", "os_homedir", "os_tmpdir", "os_gethostname", "os_uname", "os_getpid",
-  "os_getppid", "os_environ", "os_getenv", "os_setenv", "os_unsetenv",
-  "resident_set_memory", "uptime", "loadavg", "cpu_info", "interface_addresses",
-  "get_total_memory", "get_free_memory", "getrusage", "kill",
-  "getaddrinfo", "getnameinfo",
-}) do
-  uv[name] = native[name]
-end
 
 -- Hot-path functions through LuaJIT's FFI (C functions in src/bindings/fast.rs,
 -- which a trace calls directly, where calling a Lua C function would end it):
@@ -119,6 +136,7 @@ end
 -- reaches its natives.
 
 uv.argv = native.argv
+uv.pid = native.pid
 uv.versions = { stardust = native.version, mio = native.mio_version }
 -- The peak resident set size (VmHWM), in bytes.
 uv.peak_rss = native.peak_rss
@@ -325,14 +343,24 @@ function uv.co_getaddrinfo(host, service, hints)
 end
 function uv.co_getnameinfo(address) return pooled(native.getnameinfo, address) end
 
--- The fs functions: uv.fs_stat(path, [callback]) and the rest, as luv has them
--- (bindings/fs.rs), and uv.co_fs_stat(path) & co., which wait in the coroutine.
-for name, fn in pairs(native) do
-  if type(name) == "string" and name:find("^fs_") then
-    uv[name] = fn
-    uv["co_" .. name] = function(...) return pooled(fn, ...) end
-  end
-end
+-- The groups' functions (uv.fs_stat(path, [callback]), uv.spawn, ...) are taken from
+-- native on first use, and so are the coroutine forms of the fs functions
+-- (uv.co_fs_stat(path) & co., which wait in the coroutine).
+setmetatable(uv, {
+  __index = function(t, name)
+    if type(name) ~= "string" then return nil end
+    local fsName = name:match("^co_(fs_.*)$")
+    local value
+    if fsName and groupOfName(fsName) == "fs" then
+      local fn = native[fsName]
+      if fn then value = function(...) return pooled(fn, ...) end end
+    elseif groupOfName(name) then
+      value = native[name]
+    end
+    if value ~= nil then rawset(t, name, value) end
+    return value
+  end,
+})
 
 -- Runs a child process to its end: code, signal, pid (or nil, err, code if it could
 -- not start). options as uv.spawn's; its stdio pipes may be read meanwhile by other

@@ -57,81 +57,6 @@ pub fn native_table(lua: &Lua, state: &SharedState) -> Result<Table> {
         "new_tcp",
         lua.create_function(move |lua, _family: Option<String>| tcp::new_tcp(lua, &st))?,
     )?;
-    let st = state.clone();
-    n.set(
-        "new_pipe",
-        lua.create_function(move |lua, ipc: Option<bool>| pipe::new_pipe(lua, &st, ipc))?,
-    )?;
-    n.set("pipe", lua.create_function(pipe::pipe_fds)?)?;
-    let st = state.clone();
-    n.set(
-        "new_poll",
-        lua.create_function(move |lua, fd: i32| watch::new_poll(lua, &st, fd))?,
-    )?;
-    let st = state.clone();
-    n.set(
-        "new_fs_event",
-        lua.create_function(move |lua, ()| watch::new_fs_event(lua, &st))?,
-    )?;
-    let st = state.clone();
-    n.set(
-        "new_async",
-        lua.create_function(move |lua, cb: Value| thread::new_async(lua, &st, cb))?,
-    )?;
-    let st = state.clone();
-    n.set(
-        "new_work",
-        lua.create_function(move |lua, args| thread::new_work(lua, &st, args))?,
-    )?;
-    n.set("queue_work", lua.create_function(thread::queue_work_fn)?)?;
-    let st = state.clone();
-    n.set(
-        "new_thread",
-        lua.create_function(move |lua, args| thread::new_thread(lua, &st, args))?,
-    )?;
-    n.set("thread_join", lua.create_function(thread::thread_join)?)?;
-    n.set(
-        "thread_join_async",
-        lua.create_function(thread::thread_join_async)?,
-    )?;
-    let st = state.clone();
-    n.set(
-        "new_udp",
-        lua.create_function(move |lua, _family: Value| udp::new_udp(lua, &st))?,
-    )?;
-    let st = state.clone();
-    n.set(
-        "new_signal",
-        lua.create_function(move |lua, ()| signal::new_signal(lua, &st))?,
-    )?;
-    let st = state.clone();
-    n.set(
-        "spawn",
-        lua.create_function(move |lua, args| process::spawn(lua, &st, args))?,
-    )?;
-    n.set("process_kill", lua.create_function(process::process_kill)?)?;
-    for (name, p) in [
-        ("new_idle", Phase::Idle),
-        ("new_prepare", Phase::Prepare),
-        ("new_check", Phase::Check),
-    ] {
-        let st = state.clone();
-        n.set(
-            name,
-            lua.create_function(move |lua, ()| phase::new(lua, &st, p))?,
-        )?;
-    }
-    fs::install(lua, &n, state)?;
-    let st = state.clone();
-    n.set(
-        "getaddrinfo",
-        lua.create_function(move |lua, args| dns::getaddrinfo(lua, &st, args))?,
-    )?;
-    let st = state.clone();
-    n.set(
-        "getnameinfo",
-        lua.create_function(move |lua, args| dns::getnameinfo(lua, &st, args))?,
-    )?;
     n.set(
         "tty_reset_mode",
         lua.create_function(|_, ()| {
@@ -151,7 +76,14 @@ pub fn native_table(lua: &Lua, state: &SharedState) -> Result<Table> {
         lua.create_function(|_, fd: i32| Ok(tty::guess_handle(fd)))?,
     )?;
 
-    os::install(lua, &n)?;
+    os::install_core(lua, &n)?;
+    let st = state.clone();
+    n.set(
+        "load",
+        lua.create_function(move |lua, (n, group): (Table, String)| {
+            install_group(lua, &n, &st, &group)
+        })?,
+    )?;
     // now, tcp_queue_write, http_next: raw C functions for the hot path.
     fast::install(lua, &n, state)?;
     let st = state.clone();
@@ -363,6 +295,112 @@ pub fn native_table(lua: &Lua, state: &SharedState) -> Result<Table> {
         })?,
     )?;
     Ok(n)
+}
+
+/// The groups of natives `uv` installs on first use (`native.load(native, group)`),
+/// so that a process pays for making the functions it calls only: a server that
+/// never spawns a process makes no process functions.
+fn install_group(lua: &Lua, n: &Table, state: &SharedState, group: &str) -> Result<()> {
+    match group {
+        "pipe" => {
+            let st = state.clone();
+            n.set(
+                "new_pipe",
+                lua.create_function(move |lua, ipc: Option<bool>| pipe::new_pipe(lua, &st, ipc))?,
+            )?;
+            n.set("pipe", lua.create_function(pipe::pipe_fds)?)?;
+        }
+        "watch" => {
+            let st = state.clone();
+            n.set(
+                "new_poll",
+                lua.create_function(move |lua, fd: i32| watch::new_poll(lua, &st, fd))?,
+            )?;
+            let st = state.clone();
+            n.set(
+                "new_fs_event",
+                lua.create_function(move |lua, ()| watch::new_fs_event(lua, &st))?,
+            )?;
+        }
+        "thread" => {
+            let st = state.clone();
+            n.set(
+                "new_async",
+                lua.create_function(move |lua, cb: Value| thread::new_async(lua, &st, cb))?,
+            )?;
+            let st = state.clone();
+            n.set(
+                "new_work",
+                lua.create_function(move |lua, args| thread::new_work(lua, &st, args))?,
+            )?;
+            n.set("queue_work", lua.create_function(thread::queue_work_fn)?)?;
+            let st = state.clone();
+            n.set(
+                "new_thread",
+                lua.create_function(move |lua, args| thread::new_thread(lua, &st, args))?,
+            )?;
+            n.set("thread_join", lua.create_function(thread::thread_join)?)?;
+            n.set(
+                "thread_join_async",
+                lua.create_function(thread::thread_join_async)?,
+            )?;
+        }
+        "udp" => {
+            let st = state.clone();
+            n.set(
+                "new_udp",
+                lua.create_function(move |lua, _family: Value| udp::new_udp(lua, &st))?,
+            )?;
+        }
+        "signal" => {
+            let st = state.clone();
+            n.set(
+                "new_signal",
+                lua.create_function(move |lua, ()| signal::new_signal(lua, &st))?,
+            )?;
+        }
+        "process" => {
+            let st = state.clone();
+            n.set(
+                "spawn",
+                lua.create_function(move |lua, args| process::spawn(lua, &st, args))?,
+            )?;
+            n.set("process_kill", lua.create_function(process::process_kill)?)?;
+        }
+        "phase" => {
+            for (name, p) in [
+                ("new_idle", Phase::Idle),
+                ("new_prepare", Phase::Prepare),
+                ("new_check", Phase::Check),
+            ] {
+                let st = state.clone();
+                n.set(
+                    name,
+                    lua.create_function(move |lua, ()| phase::new(lua, &st, p))?,
+                )?;
+            }
+        }
+        "fs" => fs::install(lua, n, state)?,
+        "dns" => {
+            let st = state.clone();
+            n.set(
+                "getaddrinfo",
+                lua.create_function(move |lua, args| dns::getaddrinfo(lua, &st, args))?,
+            )?;
+            let st = state.clone();
+            n.set(
+                "getnameinfo",
+                lua.create_function(move |lua, args| dns::getnameinfo(lua, &st, args))?,
+            )?;
+        }
+        "os" => os::install(lua, n)?,
+        other => {
+            return Err(mlua::Error::runtime(format!(
+                "native.load: no group {other:?}"
+            )))
+        }
+    }
+    Ok(())
 }
 
 /// A task that calls `f(arg)`, both kept in the registry.

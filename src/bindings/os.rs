@@ -89,8 +89,10 @@ pub fn signal_number(v: &Value) -> Option<i32> {
     }
 }
 
-/// Adds the functions to the `native` table.
-pub fn install(lua: &Lua, n: &Table) -> Result<()> {
+/// Adds what the runtime itself uses (process, init.lua) to the `native` table: cwd,
+/// pid, hrtime, os_environ, os_setenv, os_unsetenv, rss and peak_rss. The rest of
+/// luv's os functions are a group `uv` loads on first use (`install`).
+pub fn install_core(lua: &Lua, n: &Table) -> Result<()> {
     n.set("pid", std::process::id())?;
     n.set(
         "cwd",
@@ -101,6 +103,57 @@ pub fn install(lua: &Lua, n: &Table) -> Result<()> {
             Err(e) => io_error_values(lua, &e),
         })?,
     )?;
+    n.set("rss", lua.create_function(|_, ()| Ok(rss_bytes()))?)?;
+    n.set(
+        "peak_rss",
+        lua.create_function(|_, ()| Ok(status_kb("VmHWM:") * 1024))?,
+    )?;
+    let start = std::time::Instant::now();
+    n.set(
+        "hrtime",
+        lua.create_function(move |_, ()| Ok(start.elapsed().as_nanos() as f64))?,
+    )?;
+    n.set(
+        "os_environ",
+        lua.create_function(|lua, ()| {
+            let t = lua.create_table()?;
+            for (k, v) in std::env::vars_os() {
+                t.raw_set(
+                    lua.create_string(k.as_encoded_bytes())?,
+                    lua.create_string(v.as_encoded_bytes())?,
+                )?;
+            }
+            Ok(t)
+        })?,
+    )?;
+    n.set(
+        "os_setenv",
+        lua.create_function(|lua, (k, v): (String, String)| {
+            if k.is_empty() || k.contains('=') || k.contains('\0') || v.contains('\0') {
+                return error_values(lua, "EINVAL", "invalid variable name or value");
+            }
+            // SAFETY: the loop thread is the only one that reads or writes the
+            // environment (the pool's threads never do).
+            unsafe { std::env::set_var(k, v) };
+            true.into_lua_multi(lua)
+        })?,
+    )?;
+    n.set(
+        "os_unsetenv",
+        lua.create_function(|lua, k: String| {
+            if k.is_empty() || k.contains('=') || k.contains('\0') {
+                return error_values(lua, "EINVAL", "invalid variable name");
+            }
+            // SAFETY: as os_setenv.
+            unsafe { std::env::remove_var(k) };
+            true.into_lua_multi(lua)
+        })?,
+    )?;
+    Ok(())
+}
+
+/// Adds luv's os functions to the `native` table (`native.load(native, "os")`).
+pub fn install(lua: &Lua, n: &Table) -> Result<()> {
     n.set(
         "chdir",
         lua.create_function(|lua, dir: String| match std::env::set_current_dir(&dir) {
@@ -178,19 +231,6 @@ pub fn install(lua: &Lua, n: &Table) -> Result<()> {
         lua.create_function(|_, ()| Ok(unsafe { libc::getppid() }))?,
     )?;
     n.set(
-        "os_environ",
-        lua.create_function(|lua, ()| {
-            let t = lua.create_table()?;
-            for (k, v) in std::env::vars_os() {
-                t.raw_set(
-                    lua.create_string(k.as_encoded_bytes())?,
-                    lua.create_string(v.as_encoded_bytes())?,
-                )?;
-            }
-            Ok(t)
-        })?,
-    )?;
-    n.set(
         "os_getenv",
         lua.create_function(|lua, name: String| match std::env::var_os(&name) {
             Some(v) => lua.create_string(v.as_encoded_bytes())?.into_lua_multi(lua),
@@ -198,36 +238,8 @@ pub fn install(lua: &Lua, n: &Table) -> Result<()> {
         })?,
     )?;
     n.set(
-        "os_setenv",
-        lua.create_function(|lua, (k, v): (String, String)| {
-            if k.is_empty() || k.contains('=') || k.contains('\0') || v.contains('\0') {
-                return error_values(lua, "EINVAL", "invalid variable name or value");
-            }
-            // SAFETY: the loop thread is the only one that reads or writes the
-            // environment (the pool's threads never do).
-            unsafe { std::env::set_var(k, v) };
-            true.into_lua_multi(lua)
-        })?,
-    )?;
-    n.set(
-        "os_unsetenv",
-        lua.create_function(|lua, k: String| {
-            if k.is_empty() || k.contains('=') || k.contains('\0') {
-                return error_values(lua, "EINVAL", "invalid variable name");
-            }
-            // SAFETY: as os_setenv.
-            unsafe { std::env::remove_var(k) };
-            true.into_lua_multi(lua)
-        })?,
-    )?;
-    n.set(
         "resident_set_memory",
         lua.create_function(|_, ()| Ok(rss_bytes()))?,
-    )?;
-    n.set("rss", lua.create_function(|_, ()| Ok(rss_bytes()))?)?;
-    n.set(
-        "peak_rss",
-        lua.create_function(|_, ()| Ok(status_kb("VmHWM:") * 1024))?,
     )?;
     n.set(
         "uptime",
@@ -313,37 +325,6 @@ pub fn install(lua: &Lua, n: &Table) -> Result<()> {
                 return last_error(lua);
             }
             0.into_lua_multi(lua)
-        })?,
-    )?;
-    let start = std::time::Instant::now();
-    n.set(
-        "hrtime",
-        lua.create_function(move |_, ()| Ok(start.elapsed().as_nanos() as f64))?,
-    )?;
-    n.set(
-        "env",
-        lua.create_function(|lua, ()| {
-            let t = lua.create_table()?;
-            for (k, v) in std::env::vars_os() {
-                t.raw_set(
-                    lua.create_string(k.as_encoded_bytes())?,
-                    lua.create_string(v.as_encoded_bytes())?,
-                )?;
-            }
-            Ok(t)
-        })?,
-    )?;
-    n.set(
-        "setenv",
-        lua.create_function(|_, (k, v): (String, Option<String>)| {
-            // SAFETY: as os_setenv.
-            unsafe {
-                match v {
-                    Some(v) => std::env::set_var(k, v),
-                    None => std::env::remove_var(k),
-                }
-            }
-            Ok(())
         })?,
     )?;
     Ok(())
