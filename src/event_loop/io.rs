@@ -91,10 +91,7 @@ impl EventLoop {
         loop {
             let task = {
                 let mut st = self.state.borrow_mut();
-                let LoopState {
-                    handles, read_buf, ..
-                } = &mut *st;
-                let Some(Kind::Udp(udp)) = handles.get_mut(id).map(|h| &mut h.kind) else {
+                let Some((Kind::Udp(udp), read_buf)) = st.kind_and_read_buf(id) else {
                     break;
                 };
                 let Some(cb) = &udp.recv_cb else { break };
@@ -251,10 +248,7 @@ impl EventLoop {
         loop {
             let task = {
                 let mut st = self.state.borrow_mut();
-                let LoopState {
-                    handles, read_buf, ..
-                } = &mut *st;
-                let Some(Kind::Stream(stream)) = handles.get_mut(id).map(|h| &mut h.kind) else {
+                let Some((Kind::Stream(stream), read_buf)) = st.kind_and_read_buf(id) else {
                     break;
                 };
                 let Some(cb) = &stream.read_cb else { break };
