@@ -57,10 +57,11 @@ use std::ffi::{c_int, CStr};
 use mlua::{ffi, Function, Lua, Result, Table};
 
 use crate::event_loop::errors::describe;
-use crate::event_loop::handle::{HandleId, Kind};
+use crate::event_loop::handle::HandleId;
 use crate::event_loop::scheduler::wait_marker;
 use crate::event_loop::stream::ReadOnce;
 use crate::event_loop::waker::Waker;
+use crate::event_loop::Kind;
 use crate::event_loop::{LoopState, SharedState};
 use crate::http::decoder::Decoder;
 

@@ -7,9 +7,9 @@ use std::rc::Rc;
 use mlua::{Lua, Result, UserData, UserDataMethods, Value};
 
 use super::handle::{luv_kind, Luv, LuvHandle};
-use crate::event_loop::handle::Kind;
 use crate::event_loop::phases::{Phase, PhaseHandle};
 use crate::event_loop::waker::Waker;
+use crate::event_loop::Kind;
 use crate::event_loop::SharedState;
 
 luv_kind!(

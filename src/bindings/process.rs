@@ -23,10 +23,10 @@ use mlua::{
 use super::handle::{luv_kind, Luv};
 use super::pipe::Pipe;
 use crate::event_loop::errors::{error_values, io_error_values};
-use crate::event_loop::handle::Kind;
 use crate::event_loop::io::waker_from;
 use crate::event_loop::process::ProcessHandle;
 use crate::event_loop::stream::Transport;
+use crate::event_loop::Kind;
 use crate::event_loop::SharedState;
 
 luv_kind!(

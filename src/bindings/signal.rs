@@ -9,8 +9,8 @@ use mlua::{IntoLuaMulti, Lua, MultiValue, Result, UserData, UserDataMethods, Val
 
 use super::handle::{luv_kind, Luv, LuvHandle};
 use crate::event_loop::errors::io_error_values;
-use crate::event_loop::handle::Kind;
 use crate::event_loop::waker::Waker;
+use crate::event_loop::Kind;
 use crate::event_loop::SharedState;
 
 luv_kind!(

@@ -19,11 +19,12 @@ use mlua::{IntoLuaMulti, Lua, MultiValue, Result, UserDataMethods, Value};
 
 use super::handle::{Luv, LuvHandle};
 use crate::event_loop::errors::{error_values, io_error_values};
-use crate::event_loop::handle::{HandleId, Kind};
+use crate::event_loop::handle::HandleId;
 use crate::event_loop::io::waker_from;
 use crate::event_loop::scheduler::wait_marker;
 use crate::event_loop::stream::{ReadOnce, Stream, Transport};
 use crate::event_loop::waker::Waker;
+use crate::event_loop::Kind;
 use crate::event_loop::{LoopState, Task};
 
 /// The stream of handle `this`, or the misuse error (a closed handle, another kind).

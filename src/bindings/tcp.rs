@@ -12,9 +12,9 @@ use mlua::{AnyUserData, IntoLuaMulti, Lua, MultiValue, Result, UserData, UserDat
 use super::handle::{luv_kind, Luv};
 use super::stream::{closed, start_connect, stream};
 use crate::event_loop::errors::{error_values, io_error_values};
-use crate::event_loop::handle::Kind;
 use crate::event_loop::io::waker_from;
 use crate::event_loop::stream::{Stream, Transport};
+use crate::event_loop::Kind;
 use crate::event_loop::SharedState;
 
 luv_kind!(

@@ -23,9 +23,9 @@ use mlua::{AnyUserData, IntoLuaMulti, Lua, MultiValue, Result, UserData, UserDat
 use super::handle::{luv_kind, Luv, LuvHandle};
 use super::stream::wait;
 use crate::event_loop::errors::io_error_values;
-use crate::event_loop::handle::Kind;
 use crate::event_loop::inbox::{plain_values, AsyncHandle, AsyncRef, Plain};
 use crate::event_loop::waker::Waker;
+use crate::event_loop::Kind;
 use crate::event_loop::SharedState;
 
 luv_kind!(

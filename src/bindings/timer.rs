@@ -7,8 +7,8 @@
 use mlua::{Lua, Result, UserData, UserDataMethods, Value};
 
 use super::handle::{luv_kind, Luv, LuvHandle};
-use crate::event_loop::handle::Kind;
 use crate::event_loop::io::waker_from;
+use crate::event_loop::Kind;
 use crate::event_loop::{LoopState, SharedState};
 
 luv_kind!(
@@ -36,7 +36,7 @@ fn timer<'a>(
     st: &'a mut LoopState,
     this: &LuvHandle,
     method: &str,
-) -> Result<&'a mut crate::event_loop::handle::Timer> {
+) -> Result<&'a mut crate::event_loop::Timer> {
     match st.handles_mut().get_mut(this.id).map(|h| &mut h.kind) {
         Some(Kind::Timer(t)) => Ok(t),
         Some(_) => Err(mlua::Error::runtime(format!(

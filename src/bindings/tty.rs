@@ -14,8 +14,8 @@ use mlua::{AnyUserData, IntoLuaMulti, Lua, Result, UserData, UserDataMethods};
 
 use super::handle::{luv_kind, Luv};
 use crate::event_loop::errors::io_error_values;
-use crate::event_loop::handle::Kind;
 use crate::event_loop::stream::{Fd, Stream, Transport};
+use crate::event_loop::Kind;
 use crate::event_loop::SharedState;
 
 /// stdin's original file status flags, or -1 if we never changed them.

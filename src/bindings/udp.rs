@@ -15,10 +15,10 @@ use super::handle::{luv_kind, Luv, LuvHandle};
 use super::stream::{closed, wait};
 use super::tcp::{addr_table, parse_addr, port_arg};
 use crate::event_loop::errors::{error_values, io_error_values};
-use crate::event_loop::handle::Kind;
 use crate::event_loop::io::waker_from;
 use crate::event_loop::udp::{Recv, Udp};
 use crate::event_loop::waker::Waker;
+use crate::event_loop::Kind;
 use crate::event_loop::{LoopState, SharedState, Task};
 
 luv_kind!(

@@ -4,18 +4,14 @@
 //! to its handle. Keys are reused after a handle is freed, so the id that Lua holds is
 //! the pair (key, generation): a stale id whose slot was reused fails the generation
 //! check instead of reaching somebody else's socket.
+//!
+//! The slab is generic over what a handle holds (`K`): the loop's `Kind` (mod.rs),
+//! which names every kind, so that this file and the kinds' own files need not know
+//! each other.
 
 use slab::Slab;
 
-use super::inbox::AsyncHandle;
-use super::phases::PhaseHandle;
-use super::process::ProcessHandle;
-use super::signal::SignalHandle;
-use super::stream::Stream;
-use super::timer_wheel::EntryKey;
-use super::udp::Udp;
-use super::waker::{LuaRef, Waker};
-use super::watch::{FsEventHandle, PollHandle};
+use super::waker::LuaRef;
 
 /// What Lua holds: a slab key plus the generation the slot had when the handle was made.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
@@ -24,63 +20,24 @@ pub struct HandleId {
     pub gen: u32,
 }
 
-pub struct Handle {
+pub struct Handle<K> {
     pub gen: u32,
     /// Active handles keep the loop alive (when referenced); see `Handles::set_active`.
     active: bool,
     referenced: bool,
     pub closing: bool,
     pub close_cb: Option<LuaRef>,
-    pub kind: Kind,
-}
-
-pub enum Kind {
-    Timer(Timer),
-    /// tcp, pipe and tty handles: one stream core (stream.rs).
-    Stream(Box<Stream>),
-    /// idle, prepare and check handles (phases.rs).
-    Phase(PhaseHandle),
-    Signal(SignalHandle),
-    Process(ProcessHandle),
-    Udp(Box<Udp>),
-    Async(AsyncHandle),
-    Poll(PollHandle),
-    FsEvent(FsEventHandle),
-}
-
-impl Kind {
-    pub fn name(&self) -> &'static str {
-        match self {
-            Kind::Timer(_) => "timer",
-            Kind::Stream(s) => s.kind_name(),
-            Kind::Phase(p) => p.phase.name(),
-            Kind::Signal(_) => "signal",
-            Kind::Process(_) => "process",
-            Kind::Udp(_) => "udp",
-            Kind::Async(_) => "async",
-            Kind::Poll(_) => "poll",
-            Kind::FsEvent(_) => "fs_event",
-        }
-    }
-}
-
-#[derive(Default)]
-pub struct Timer {
-    pub repeat: u64,
-    /// The wheel entry while armed. Its sequence number tells a firing that belongs to
-    /// this arming from one left over from before a stop/start in the same batch.
-    pub entry: Option<(EntryKey, u64)>,
-    pub waker: Option<Waker>,
+    pub kind: K,
 }
 
 /// The slab of handles plus the count that decides whether the loop is alive.
-pub struct Handles {
-    slab: Slab<Handle>,
+pub struct Handles<K> {
+    slab: Slab<Handle<K>>,
     next_gen: u32,
     active_refs: usize,
 }
 
-impl Default for Handles {
+impl<K> Default for Handles<K> {
     fn default() -> Self {
         Handles {
             slab: Slab::new(),
@@ -90,8 +47,8 @@ impl Default for Handles {
     }
 }
 
-impl Handles {
-    pub fn insert(&mut self, kind: Kind) -> HandleId {
+impl<K> Handles<K> {
+    pub fn insert(&mut self, kind: K) -> HandleId {
         let gen = self.next_gen;
         self.next_gen = self.next_gen.wrapping_add(1).max(1);
         let key = self.slab.insert(Handle {
@@ -106,20 +63,20 @@ impl Handles {
     }
 
     /// The live (not closing) handle with this id, if there is one.
-    pub fn get(&self, id: HandleId) -> Option<&Handle> {
+    pub fn get(&self, id: HandleId) -> Option<&Handle<K>> {
         self.slab
             .get(id.key)
             .filter(|h| h.gen == id.gen && !h.closing)
     }
 
-    pub fn get_mut(&mut self, id: HandleId) -> Option<&mut Handle> {
+    pub fn get_mut(&mut self, id: HandleId) -> Option<&mut Handle<K>> {
         self.slab
             .get_mut(id.key)
             .filter(|h| h.gen == id.gen && !h.closing)
     }
 
     /// Like `get`, but also finds a handle that is closing (for is_closing and friends).
-    pub fn get_any(&self, id: HandleId) -> Option<&Handle> {
+    pub fn get_any(&self, id: HandleId) -> Option<&Handle<K>> {
         self.slab.get(id.key).filter(|h| h.gen == id.gen)
     }
 
@@ -188,7 +145,7 @@ impl Handles {
     }
 
     /// Frees the slot of a closing handle (the closing phase), returning it.
-    pub fn remove(&mut self, id: HandleId) -> Option<Handle> {
+    pub fn remove(&mut self, id: HandleId) -> Option<Handle<K>> {
         if self.slab.get(id.key).is_some_and(|h| h.gen == id.gen) {
             Some(self.slab.remove(id.key))
         } else {
@@ -219,13 +176,13 @@ mod tests {
 
     #[test]
     fn stale_id_cannot_reach_a_reused_slot() {
-        let mut hs = Handles::default();
-        let a = hs.insert(Kind::Timer(Timer::default()));
+        let mut hs = Handles::<()>::default();
+        let a = hs.insert(());
         assert!(hs.mark_closing(a, None));
         assert!(hs.get(a).is_none(), "a closing handle is not live");
         assert!(hs.get_any(a).is_some());
         hs.remove(a).unwrap();
-        let b = hs.insert(Kind::Timer(Timer::default()));
+        let b = hs.insert(());
         assert_eq!(a.key, b.key, "the slab reuses the slot");
         assert_ne!(a.gen, b.gen);
         assert!(hs.get(a).is_none());
@@ -236,8 +193,8 @@ mod tests {
 
     #[test]
     fn alive_count_follows_active_and_ref() {
-        let mut hs = Handles::default();
-        let a = hs.insert(Kind::Timer(Timer::default()));
+        let mut hs = Handles::<()>::default();
+        let a = hs.insert(());
         assert_eq!(hs.active_refs(), 0);
         hs.set_active(a, true);
         hs.set_active(a, true);

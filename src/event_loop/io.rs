@@ -12,10 +12,11 @@ use std::rc::Rc;
 use mlua::{IntoLuaMulti, MultiValue, Result, Value};
 
 use super::errors::{callback_error, Failure};
-use super::handle::{HandleId, Kind};
+use super::handle::HandleId;
 use super::stream::{Completion, ReadOnce, Stream, Transport, Written};
 use super::udp::{Recv, Udp};
 use super::waker::Waker;
+use super::Kind;
 use super::{EventLoop, LoopState, Task};
 
 impl EventLoop {

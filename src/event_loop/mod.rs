@@ -75,11 +75,54 @@ use std::time::{Duration, Instant};
 
 use mlua::{Function, Lua, MultiValue, Result, Thread};
 
-use handle::{HandleId, Handles, Kind};
-use timer_wheel::TimerWheel;
+use handle::HandleId;
+use timer_wheel::{EntryKey, TimerWheel};
 use waker::Waker;
 
 pub use scheduler::Hooks;
+
+/// What a handle is: one variant per kind, each kind's state in its own file.
+pub enum Kind {
+    Timer(Timer),
+    /// tcp, pipe and tty handles: one stream core (stream.rs).
+    Stream(Box<stream::Stream>),
+    /// idle, prepare and check handles (phases.rs).
+    Phase(phases::PhaseHandle),
+    Signal(signal::SignalHandle),
+    Process(process::ProcessHandle),
+    Udp(Box<udp::Udp>),
+    Async(inbox::AsyncHandle),
+    Poll(watch::PollHandle),
+    FsEvent(watch::FsEventHandle),
+}
+
+impl Kind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Kind::Timer(_) => "timer",
+            Kind::Stream(s) => s.kind_name(),
+            Kind::Phase(p) => p.phase.name(),
+            Kind::Signal(_) => "signal",
+            Kind::Process(_) => "process",
+            Kind::Udp(_) => "udp",
+            Kind::Async(_) => "async",
+            Kind::Poll(_) => "poll",
+            Kind::FsEvent(_) => "fs_event",
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct Timer {
+    pub repeat: u64,
+    /// The wheel entry while armed. Its sequence number tells a firing that belongs to
+    /// this arming from one left over from before a stop/start in the same batch.
+    pub entry: Option<(EntryKey, u64)>,
+    pub waker: Option<Waker>,
+}
+
+/// The slab of handles, holding the loop's kinds.
+pub type Handles = handle::Handles<Kind>;
 
 /// Work queued for the loop to do with no borrow held.
 pub enum Task {

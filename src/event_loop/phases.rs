@@ -7,8 +7,9 @@
 //!
 //! A started handle is active (it keeps the loop alive) until stopped or closed.
 
-use super::handle::{HandleId, Kind};
+use super::handle::HandleId;
 use super::waker::Waker;
+use super::Kind;
 use super::{LoopState, Task};
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]

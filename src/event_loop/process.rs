@@ -10,8 +10,9 @@
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
-use super::handle::{HandleId, Kind};
+use super::handle::HandleId;
 use super::waker::Waker;
+use super::Kind;
 use super::LoopState;
 
 pub struct ProcessHandle {

@@ -16,8 +16,9 @@
 
 use std::sync::atomic::{AtomicI32, Ordering};
 
-use super::handle::{HandleId, Kind};
+use super::handle::HandleId;
 use super::waker::Waker;
+use super::Kind;
 use super::{LoopState, Task};
 
 /// The mio token the self-pipe's read end is registered under.

@@ -9,11 +9,11 @@ use std::sync::Mutex;
 
 use mlua::{Function, MultiValue, Thread, Value};
 
-use super::handle::Kind;
 use super::phases::{Phase, PhaseHandle};
 use super::scheduler::{done_marker, run_marker};
 use super::stream::{Stream, Transport};
 use super::waker::Waker;
+use super::Kind;
 use super::{EventLoop, Hooks, LoopState, Task};
 
 /// These tests run one at a time: one of them lowers the process's descriptor limit

@@ -9,8 +9,9 @@
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
-use super::handle::{HandleId, Kind};
+use super::handle::HandleId;
 use super::waker::Waker;
+use super::Kind;
 use super::LoopState;
 
 /// A poll handle: the user's descriptor, the events watched ("r", "w"), the callback.
