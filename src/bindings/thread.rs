@@ -90,7 +90,7 @@ fn to_plain(v: &Value) -> Result<Plain> {
     Ok(match v {
         Value::Nil => Plain::Nil,
         Value::Boolean(b) => Plain::Bool(*b),
-        Value::Integer(n) => Plain::Int(*n as i64),
+        Value::Integer(n) => Plain::Int(*n),
         Value::Number(n) => Plain::Num(*n),
         Value::String(s) => Plain::Str(s.as_bytes().to_vec()),
         Value::UserData(ud) => {

@@ -45,23 +45,13 @@ struct Shared {
     inbox: Arc<Inbox>,
 }
 
+#[derive(Default)]
 pub struct Pool {
     /// None until the first submission starts the threads.
     jobs: Option<Sender<Job>>,
     shared: Option<Arc<Shared>>,
     pending: HashMap<u64, Pending>,
     next_id: u64,
-}
-
-impl Default for Pool {
-    fn default() -> Self {
-        Pool {
-            jobs: None,
-            shared: None,
-            pending: HashMap::new(),
-            next_id: 0,
-        }
-    }
 }
 
 /// The pool's size: UV_THREADPOOL_SIZE (1 to 1024), or 4.
