@@ -341,6 +341,34 @@ fn piped_repl_evaluates_lines_without_banner_or_prompt() {
 }
 
 #[test]
+fn repl_reads_stdin_from_a_regular_file_to_its_end() {
+    // epoll refuses regular files: stdin then is read directly, and its end must
+    // still be seen (a short read is not "nothing more for now" there).
+    let path = std::env::temp_dir().join(format!("stardust-stdin-{}.lua", std::process::id()));
+    std::fs::write(&path, "print(1+1)\nprint(2+2)\n").unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stardust"))
+        .current_dir(root())
+        .stdin(std::fs::File::open(&path).unwrap())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("stardust starts");
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > Duration::from_secs(10) {
+            child.kill().unwrap();
+            let _ = std::fs::remove_file(&path);
+            panic!("stardust did not see the end of stdin (a regular file) in 10 s");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let o = child.wait_with_output().unwrap();
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(stdout(&o), "2\n4\n");
+}
+
+#[test]
 fn piped_repl_keeps_the_loop_running() {
     let o = stardust_with_input(
         &[],

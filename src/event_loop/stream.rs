@@ -311,7 +311,10 @@ impl Stream {
                     return ReadOnce::Eof;
                 }
                 Ok((n, dry)) => {
-                    self.drained = dry && !self.hup;
+                    // (A descriptor epoll refused, a regular file, is never "dry": no
+                    // readiness event would come to say it has more.)
+                    let pollable = !matches!(&self.transport, Transport::Fd(f) if !f.registered);
+                    self.drained = dry && !self.hup && pollable;
                     return ReadOnce::Data(n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return ReadOnce::WouldBlock,
