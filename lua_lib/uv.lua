@@ -375,6 +375,68 @@ function uv.co_spawn(path, options)
   return exit, signal, pid
 end
 
+-- Directory streams, luv's fs_opendir / fs_readdir / fs_closedir, over fs_scandir
+-- (which reads the whole directory on the thread pool): readdir hands out `entries`
+-- entries at a time ({ name, type } tables), then nil.
+local Dir = {}
+Dir.__index = Dir
+
+local function makeDir(req, entries)
+  return setmetatable({ _req = req, _entries = entries or 1 }, Dir)
+end
+
+local function readdir(dir)
+  if dir._closed then error("uv.fs_readdir: the directory is closed", 3) end
+  local out = {}
+  for i = 1, dir._entries do
+    local name, kind = native.fs_scandir_next(dir._req)
+    if not name then break end
+    out[i] = { name = name, type = kind }
+  end
+  if #out == 0 then return nil end
+  return out
+end
+
+function uv.fs_opendir(path, cb, entries)
+  if type(cb) == "number" then cb, entries = nil, cb end
+  if cb == nil then
+    local req, err, code = native.fs_scandir(path)
+    if not req then return nil, err, code end
+    return makeDir(req, entries)
+  end
+  return native.fs_scandir(path, function(err, req)
+    if err then return cb(err) end
+    cb(nil, makeDir(req, entries))
+  end)
+end
+
+function uv.fs_readdir(dir, cb)
+  if cb == nil then return readdir(dir) end
+  local ok, list = pcall(readdir, dir)
+  native.set_immediate(function()
+    if ok then cb(nil, list) else cb(tostring(list)) end
+  end)
+  return true
+end
+
+function uv.fs_closedir(dir, cb)
+  dir._closed = true
+  dir._req = nil
+  if cb then native.set_immediate(function() cb(nil, true) end) end
+  return true
+end
+
+Dir.readdir = uv.fs_readdir
+Dir.closedir = uv.fs_closedir
+
+function uv.co_fs_opendir(path, entries)
+  local req, err, code = pooled(native.fs_scandir, path)
+  if not req then return nil, err, code end
+  return makeDir(req, entries)
+end
+function uv.co_fs_readdir(dir) return readdir(dir) end
+function uv.co_fs_closedir(dir) return uv.fs_closedir(dir) end
+
 -- fs_poll handles: a path's stat, compared every `interval` ms (a timer and
 -- fs_stat on the thread pool); cb(err, prev, curr) when it changed.
 local FsPoll = {}
