@@ -334,7 +334,6 @@ local function pooled(fn, ...)
   if e then return nil, e, e:match("^([%w_]+):") end
   return a, b, c, d
 end
-uv.pooled = pooled
 
 -- uv.co_getaddrinfo(host, service, hints) and uv.co_getnameinfo(address): the
 -- results, or nil, err, code.

@@ -23,6 +23,15 @@ impl LuvHandle {
     pub fn closed(&self, method: &str) -> mlua::Error {
         mlua::Error::runtime(format!("{}:{method}: handle is closed", self.kind))
     }
+
+    /// Raises the "closed handle" error if the handle is closed (for methods that
+    /// start watching, where a closed handle is misuse).
+    pub fn ensure_open(&self, method: &str) -> Result<()> {
+        if self.state.borrow().handles().get(self.id).is_none() {
+            return Err(self.closed(method));
+        }
+        Ok(())
+    }
 }
 
 /// A kind of handle: a userdata type that wraps a [`LuvHandle`].

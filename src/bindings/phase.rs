@@ -2,13 +2,11 @@
 //! `uv.new_check()`, each with `start(cb)` and `stop()`, as luv has them. The loop
 //! runs their callbacks at their phase of every turn (event_loop/phases.rs).
 
-use std::rc::Rc;
-
 use mlua::{Lua, Result, UserData, UserDataMethods, Value};
 
 use super::handle::{luv_kind, Luv, LuvHandle};
+use crate::event_loop::io::repeating_waker_from;
 use crate::event_loop::phases::{Phase, PhaseHandle};
-use crate::event_loop::waker::Waker;
 use crate::event_loop::Kind;
 use crate::event_loop::SharedState;
 
@@ -48,21 +46,9 @@ phase_userdata!(Check);
 /// `start(cb)`: cb runs at the phase of every turn; with a coroutine in its place, the
 /// coroutine is resumed there each turn (while it is suspended).
 fn start(lua: &Lua, this: &LuvHandle, cb: Value) -> Result<i32> {
-    let cb = match cb {
-        Value::Function(f) => Waker::Callback(Rc::new(lua.create_registry_value(f)?)),
-        Value::Thread(t) => Waker::SharedThread(Rc::new(lua.create_registry_value(t)?)),
-        other => {
-            return Err(mlua::Error::runtime(format!(
-                "{}_start: expected a function or a coroutine, got {}",
-                this.kind,
-                other.type_name()
-            )))
-        }
-    };
+    let cb = repeating_waker_from(lua, cb, &format!("{}_start", this.kind))?;
+    this.ensure_open("start")?;
     let mut st = this.state.borrow_mut();
-    if st.handles().get(this.id).is_none() {
-        return Err(this.closed("start"));
-    }
     st.phase_start(this.id, cb);
     Ok(0)
 }

@@ -3,12 +3,11 @@
 //! signal's name ("sigint"); a coroutine in its place is resumed with it. The loop's
 //! side (the self-pipe, the handler) is event_loop/signal.rs.
 
-use std::rc::Rc;
-
 use mlua::{IntoLuaMulti, Lua, MultiValue, Result, UserData, UserDataMethods, Value};
 
 use super::handle::{luv_kind, Luv, LuvHandle};
 use crate::event_loop::errors::io_error_values;
+use crate::event_loop::io::repeating_waker_from;
 use crate::event_loop::waker::Waker;
 use crate::event_loop::Kind;
 use crate::event_loop::SharedState;
@@ -62,21 +61,13 @@ fn start(
             "signal_start: signal {signum} cannot be caught"
         )));
     }
+    // (A oneshot's coroutine is woken once: an ordinary coroutine waker.)
     let waker = match cb {
-        Value::Function(f) => Waker::Callback(Rc::new(lua.create_registry_value(f)?)),
         Value::Thread(t) if oneshot => Waker::Thread(lua.create_registry_value(t)?),
-        Value::Thread(t) => Waker::SharedThread(Rc::new(lua.create_registry_value(t)?)),
-        other => {
-            return Err(mlua::Error::runtime(format!(
-                "signal_start: expected a function or a coroutine, got {}",
-                other.type_name()
-            )))
-        }
+        cb => repeating_waker_from(lua, cb, "signal_start")?,
     };
+    this.ensure_open("start")?;
     let mut st = this.state.borrow_mut();
-    if st.handles().get(this.id).is_none() {
-        return Err(this.closed("start"));
-    }
     match st.signal_start(this.id, signum, waker, oneshot) {
         Ok(()) => 0.into_lua_multi(lua),
         Err(e) => io_error_values(lua, &e),

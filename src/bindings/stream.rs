@@ -20,7 +20,7 @@ use mlua::{IntoLuaMulti, Lua, MultiValue, Result, UserDataMethods, Value};
 use super::handle::{Luv, LuvHandle};
 use crate::event_loop::errors::{error_values, io_error_values};
 use crate::event_loop::handle::HandleId;
-use crate::event_loop::io::waker_from;
+use crate::event_loop::io::{repeating_waker_from, waker_from};
 use crate::event_loop::scheduler::wait_marker;
 use crate::event_loop::stream::{ReadOnce, Stream, Transport};
 use crate::event_loop::waker::Waker;
@@ -262,18 +262,7 @@ pub fn add_methods<T: Luv, M: UserDataMethods<T>>(methods: &mut M) {
         let this = this.handle();
         let waker = match waker {
             Value::Nil => None,
-            Value::Function(f) => Some(Waker::Callback(std::rc::Rc::new(
-                lua.create_registry_value(f)?,
-            ))),
-            Value::Thread(t) => Some(Waker::SharedThread(std::rc::Rc::new(
-                lua.create_registry_value(t)?,
-            ))),
-            other => {
-                return Err(mlua::Error::runtime(format!(
-                    "set_on_readable: expected a function, a coroutine or nil, got {}",
-                    other.type_name()
-                )))
-            }
+            w => Some(repeating_waker_from(lua, w, "set_on_readable")?),
         };
         let mut st = this.state.borrow_mut();
         stream(&mut st, this, "set_on_readable")?.on_readable = waker;

@@ -62,13 +62,7 @@ pub fn port_arg(method: &str, port: f64) -> Result<u16> {
 
 pub fn addr_table(lua: &Lua, addr: io::Result<SocketAddr>) -> Result<MultiValue> {
     match addr {
-        Ok(a) => {
-            let t = lua.create_table()?;
-            t.set("ip", a.ip().to_string())?;
-            t.set("port", a.port())?;
-            t.set("family", if a.is_ipv4() { "inet" } else { "inet6" })?;
-            t.into_lua_multi(lua)
-        }
+        Ok(a) => crate::event_loop::io::addr_table(lua, a)?.into_lua_multi(lua),
         Err(e) => io_error_values(lua, &e),
     }
 }

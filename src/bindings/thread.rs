@@ -24,6 +24,7 @@ use super::handle::{luv_kind, Luv, LuvHandle};
 use super::stream::wait;
 use crate::event_loop::errors::io_error_values;
 use crate::event_loop::inbox::{plain_values, AsyncHandle, AsyncRef, Plain};
+use crate::event_loop::io::repeating_waker_from;
 use crate::event_loop::waker::Waker;
 use crate::event_loop::Kind;
 use crate::event_loop::SharedState;
@@ -63,16 +64,7 @@ fn async_ref(h: &LuvHandle) -> std::io::Result<AsyncRef> {
 
 /// `uv.new_async(cb)`: cb(...) runs on the loop thread for every `send(...)`.
 pub fn new_async(lua: &Lua, state: &SharedState, cb: Value) -> Result<AnyUserData> {
-    let cb = match cb {
-        Value::Function(f) => Waker::Callback(Rc::new(lua.create_registry_value(f)?)),
-        Value::Thread(t) => Waker::SharedThread(Rc::new(lua.create_registry_value(t)?)),
-        other => {
-            return Err(mlua::Error::runtime(format!(
-                "new_async: expected a function or a coroutine, got {}",
-                other.type_name()
-            )))
-        }
-    };
+    let cb = repeating_waker_from(lua, cb, "new_async")?;
     let id = {
         let mut st = state.borrow_mut();
         let id = st

@@ -7,13 +7,11 @@
 //!   local w = uv.new_fs_event()
 //!   w:start("/tmp/dir", {}, function(err, filename, events) end)  -- events.change/rename
 
-use std::rc::Rc;
-
 use mlua::{IntoLuaMulti, Lua, MultiValue, Result, UserData, UserDataMethods, Value};
 
-use super::handle::{luv_kind, Luv, LuvHandle};
+use super::handle::{luv_kind, Luv};
 use crate::event_loop::errors::io_error_values;
-use crate::event_loop::waker::Waker;
+use crate::event_loop::io::repeating_waker_from;
 use crate::event_loop::watch::{FsEventHandle, PollHandle};
 use crate::event_loop::Kind;
 use crate::event_loop::SharedState;
@@ -29,27 +27,6 @@ luv_kind!(
     "fs_event"
 );
 
-/// A callback, or a coroutine resumed each time.
-fn repeating_waker(lua: &Lua, what: &str, v: Value) -> Result<Waker> {
-    Ok(match v {
-        Value::Function(f) => Waker::Callback(Rc::new(lua.create_registry_value(f)?)),
-        Value::Thread(t) => Waker::SharedThread(Rc::new(lua.create_registry_value(t)?)),
-        other => {
-            return Err(mlua::Error::runtime(format!(
-                "{what}: expected a function or a coroutine, got {}",
-                other.type_name()
-            )))
-        }
-    })
-}
-
-fn live(this: &LuvHandle, method: &str) -> Result<()> {
-    if this.state.borrow().handles().get(this.id).is_none() {
-        return Err(this.closed(method));
-    }
-    Ok(())
-}
-
 impl UserData for Poll {
     fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
         super::handle::add_methods(methods);
@@ -59,7 +36,7 @@ impl UserData for Poll {
             "start",
             |lua, this, (events, cb): (Option<String>, Value)| {
                 let h = this.handle();
-                live(h, "poll_start")?;
+                h.ensure_open("poll_start")?;
                 let events = events.unwrap_or_else(|| "r".into());
                 let (r, w) = (events.contains('r'), events.contains('w'));
                 if !r && !w || events.chars().any(|c| c != 'r' && c != 'w') {
@@ -67,7 +44,7 @@ impl UserData for Poll {
                         "poll_start: events must be \"r\", \"w\" or \"rw\", got {events:?}"
                     )));
                 }
-                let waker = repeating_waker(lua, "poll_start", cb)?;
+                let waker = repeating_waker_from(lua, cb, "poll_start")?;
                 match h.state.borrow_mut().poll_start(h.id, r, w, waker) {
                     Ok(()) => 0.into_lua_multi(lua),
                     Err(e) => io_error_values(lua, &e),
@@ -89,8 +66,8 @@ impl UserData for FsEvent {
             "start",
             |lua, this, (path, _flags, cb): (String, Value, Value)| -> Result<MultiValue> {
                 let h = this.handle();
-                live(h, "fs_event_start")?;
-                let waker = repeating_waker(lua, "fs_event_start", cb)?;
+                h.ensure_open("fs_event_start")?;
+                let waker = repeating_waker_from(lua, cb, "fs_event_start")?;
                 match h.state.borrow_mut().fs_event_start(h.id, &path, waker) {
                     Ok(()) => 0.into_lua_multi(lua),
                     Err(e) => io_error_values(lua, &e),

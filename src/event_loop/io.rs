@@ -408,6 +408,19 @@ pub fn completion_task((waker, failure): Completion) -> Task {
     }
 }
 
+/// A waker that fires again and again (a handle's repeating callback): a function, or
+/// a coroutine resumed each time.
+pub fn repeating_waker_from(lua: &mlua::Lua, v: Value, what: &str) -> Result<Waker> {
+    match v {
+        Value::Function(f) => Ok(Waker::Callback(Rc::new(lua.create_registry_value(f)?))),
+        Value::Thread(t) => Ok(Waker::SharedThread(Rc::new(lua.create_registry_value(t)?))),
+        other => Err(mlua::Error::runtime(format!(
+            "{what}: expected a function or a coroutine, got {}",
+            other.type_name()
+        ))),
+    }
+}
+
 /// Turns a Lua waker argument (function or coroutine) into a [`Waker`].
 pub fn waker_from(lua: &mlua::Lua, v: Value, what: &str) -> Result<Option<Waker>> {
     match v {
