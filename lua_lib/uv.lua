@@ -562,12 +562,9 @@ function uv.co_shutdown(handle) return complete(handle, "shutdown") end
 -- Completes a TLS handshake on a handle switched to TLS (tls_server / tls_client).
 function uv.co_tls_handshake(handle) return retry(handle, "tls_handshake") end
 
--- Closes a stream once its queued writes are out: shutdown, then close (at once if
--- the peer is gone already). Harmless on a handle that is closing.
-function uv.close_after_flush(handle)
-  if handle:is_closing() then return end
-  if not handle:shutdown(function() handle:close() end) then handle:close() end
-end
+-- Closes a stream once its queued writes are out (at once if none are), in the loop
+-- with no callback in between. Harmless on a handle that is closing.
+function uv.close_after_flush(handle) return handle:close_after_flush() end
 
 -- Suspends the running coroutine until uv.wake(co, value) (a waiter of lua_lib's
 -- own: a response to finish, a server to stop). Returns the value.

@@ -383,6 +383,11 @@ pub fn add_methods<T: Luv, M: UserDataMethods<T>>(methods: &mut M) {
         Ok(t.queued_bytes())
     });
 
+    methods.add_method("close_after_flush", |_, this, ()| {
+        let this = this.handle();
+        this.state.borrow_mut().close_after_flush(this.id);
+        Ok(())
+    });
     methods.add_method("shutdown", |lua, this, cb: Value| {
         let this = this.handle();
         if let Some(values) = closed(lua, this) {

@@ -376,8 +376,38 @@ impl LoopState {
             return Vec::new();
         };
         let done = stream.flush();
-        self.refresh_stream_active(id);
+        if stream.close_when_flushed && stream.flushed() {
+            self.finish_close(id);
+        } else {
+            self.refresh_stream_active(id);
+        }
         done.into_iter().map(completion_task).collect()
+    }
+
+    /// Closes stream `id` once its queued writes are out, at once if none are (a
+    /// server's last response). The close sends the FIN, so there is no shutdown
+    /// syscall and no callback to Lua in between; through TLS, the close_notify goes
+    /// first. Harmless on a handle that is closing or closed.
+    pub fn close_after_flush(&mut self, id: HandleId) {
+        let Some(stream) = self.stream(id) else {
+            return;
+        };
+        // Not connected: there is nothing it could send.
+        if !stream.transport.is_connected() || stream.flushed() {
+            self.finish_close(id);
+        } else {
+            stream.close_when_flushed = true;
+            self.refresh_stream_active(id);
+        }
+    }
+
+    fn finish_close(&mut self, id: HandleId) {
+        if let Some(stream) = self.stream(id) {
+            if stream.tls.is_some() && stream.transport.is_connected() {
+                let _ = stream.shutdown_now();
+            }
+        }
+        self.close(id, None);
     }
 
     /// Keeps a spare file descriptor for `accept_all` to give up when the process runs

@@ -195,6 +195,8 @@ pub struct Stream {
     pub accepted: VecDeque<Transport>,
     pub writes: VecDeque<WriteReq>,
     pub shutdown: Option<Option<Waker>>,
+    /// Close the handle once the write queue is empty (`close_after_flush`).
+    pub close_when_flushed: bool,
     pub eof: bool,
     /// The last read came back short, so the descriptor had nothing more at that moment
     /// and the next read would only say WouldBlock. Cleared by the next readable event
@@ -242,6 +244,7 @@ impl Stream {
             accepted: VecDeque::new(),
             writes: VecDeque::new(),
             shutdown: None,
+            close_when_flushed: false,
             eof: false,
             drained: false,
             hup: false,
@@ -263,6 +266,12 @@ impl Stream {
             || !self.writes.is_empty()
             || self.tls.as_ref().is_some_and(|c| c.wants_write())
             || self.shutdown.is_some()
+            || self.close_when_flushed
+    }
+
+    /// Nothing is left to send: the write queue and, through TLS, rustls's buffer.
+    pub fn flushed(&self) -> bool {
+        self.writes.is_empty() && !self.tls.as_ref().is_some_and(|c| c.wants_write())
     }
 
     /// Closing: stops watching the descriptor and hands over everybody waiting on it,

@@ -281,6 +281,42 @@ fn backpressure_the_queue_tells_the_truth_and_an_empty_write_waits_for_it() {
 }
 
 #[test]
+fn close_after_flush_sends_everything_queued_then_closes() {
+    let _fds = one_at_a_time();
+    let ev = event_loop();
+    let (id, mut peer) = stream_pair(&ev);
+    // More than the socket buffers hold, so that the close has to wait for the flush.
+    let big = vec![b'y'; 8 << 20];
+    {
+        let mut st = ev.state.borrow_mut();
+        let queued = st.stream_write(id, &[&big], None, false).unwrap();
+        assert!(
+            queued.is_some(),
+            "a peer that does not read leaves some queued"
+        );
+        st.close_after_flush(id);
+        assert!(st.stream(id).is_some(), "still open while bytes are queued");
+    }
+    let reader = std::thread::spawn(move || {
+        let mut got = Vec::new();
+        peer.read_to_end(&mut got).unwrap(); // ends at the FIN the close sends
+        got
+    });
+    ev.run().unwrap();
+    let got = reader.join().unwrap();
+    assert_eq!(got.len(), big.len());
+    assert!(got.iter().all(|&b| b == b'y'));
+    assert!(
+        ev.state.borrow_mut().stream(id).is_none(),
+        "closed once flushed"
+    );
+    // With nothing queued it closes at once.
+    let (id2, _peer2) = stream_pair(&ev);
+    ev.state.borrow_mut().close_after_flush(id2);
+    assert!(ev.state.borrow_mut().stream(id2).is_none());
+}
+
+#[test]
 fn close_during_io_cancels_every_pending_request_with_ecanceled() {
     let _fds = one_at_a_time();
     let ev = event_loop();
