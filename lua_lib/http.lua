@@ -558,7 +558,7 @@ function Server:initialize(onRequest)
   self.maxHeaderSize = 8192
   -- Connections waiting for a request head: socket -> the loop time the wait began.
   self._waiting = {}
-  -- Open connections: socket -> true while idle between requests.
+  -- Connections idle between requests: socket -> true.
   self._idle = {}
   -- (Here rather than left to the class: every wait for a request reads it.)
   self._closing = false
@@ -597,9 +597,7 @@ function Server:close(callback)
     self._sweep = nil
   end
   self._closing = true
-  for socket, idle in pairs(self._idle) do
-    if idle then socket:destroy() end
-  end
+  for socket in pairs(self._idle) do socket:destroy() end
   return net.Server.close(self, callback)
 end
 
@@ -661,9 +659,13 @@ function Server:_onConnection(handle)
   local dec = codec.decoder("request", self.maxHeaderSize)
   self:_startSweep()
   local hkey, hgen = handle:id()
-  socket._hkey, socket._hgen = hkey, hgen
+  socket._hkey, socket._hgen, socket._server, socket._dec = hkey, hgen, self, dec
   -- Between requests the connection waits with this callback, kept by the handle.
-  handle:set_on_readable(function() return serve(self, socket, dec, hkey, hgen) end)
+  -- (It closes over the socket alone, which holds the rest: a closure's every
+  -- upvalue is an object of its own, made for each connection.)
+  handle:set_on_readable(function()
+    return serve(socket._server, socket, socket._dec, socket._hkey, socket._hgen)
+  end)
   return serve(self, socket, dec, hkey, hgen)
 end
 
@@ -708,7 +710,7 @@ function serve(self, socket, dec, hkey, hgen, req, res)
       local between = ev == WAIT or dec:idle()
       if self._closing and between then return endConnection(self, socket, req, res) end
       waiting[socket] = self._now
-      self._idle[socket] = between
+      if between then self._idle[socket] = true end
     end
     if ev == WAIT then return end
     local ok, err = uv.co_read_into(socket._handle, dec)
@@ -721,7 +723,7 @@ function serve(self, socket, dec, hkey, hgen, req, res)
     dec:eof()
   elseif ev == EV_HEAD then
     self._waiting[socket] = nil
-    self._idle[socket] = false
+    self._idle[socket] = nil
     req = IncomingMessage:request(socket, b, c, d, e, f)
     res = ServerResponse:new(socket, req)
     if band(g, EXPECT_CONTINUE) ~= 0 then
