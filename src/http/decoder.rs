@@ -433,6 +433,11 @@ impl Decoder {
                     connection_upgrade |= t.eq_ignore_ascii_case(b"upgrade");
                 }
             } else if name.eq_ignore_ascii_case("host") {
+                // Two Host headers name two targets, and a proxy and this server may
+                // each pick another: a 400 (RFC 9112, section 3.2).
+                if has_host && matches!(self.mode, Mode::Request) {
+                    return Err((400, "more than one Host header"));
+                }
                 has_host = true;
             } else if name.eq_ignore_ascii_case("expect") {
                 head.expect_continue = value.eq_ignore_ascii_case(b"100-continue");
@@ -535,7 +540,15 @@ impl Decoder {
         }
         let line = &rest[..nl - 1];
         let size_part = match line.iter().position(|&b| b == b';') {
-            Some(i) => &line[..i],
+            Some(i) => {
+                // Extensions are skipped, but only text: a bare CR (or any other
+                // control byte) there is where a request gets smuggled past a proxy
+                // that reads the line otherwise.
+                if line[i..].iter().any(|&b| is_ctl(b)) {
+                    return self.fail(400, "control byte in a chunk extension");
+                }
+                &line[..i]
+            }
             None => line,
         };
         let size_part = trim_end(size_part);
@@ -588,7 +601,13 @@ impl Decoder {
                 return self.fail(400, "bare LF in the trailers");
             }
             let empty = nl == 1;
-            if !empty && (rest[0] == b' ' || rest[0] == b'\t' || !rest[..nl - 1].contains(&b':')) {
+            let line = &rest[..nl - 1];
+            if !empty
+                && (rest[0] == b' '
+                    || rest[0] == b'\t'
+                    || !line.contains(&b':')
+                    || line.iter().any(|&b| is_ctl(b)))
+            {
                 return self.fail(400, "malformed trailer field");
             }
             self.pos += nl + 1;
@@ -653,6 +672,11 @@ fn scan_head(buf: &[u8], start: usize, from: usize) -> Scan {
         i += 1;
     }
     Scan::More(i)
+}
+
+/// A control byte that may not appear in a field or an extension (HTAB may).
+fn is_ctl(b: u8) -> bool {
+    (b < 0x20 && b != b'\t') || b == 0x7f
 }
 
 pub fn trim(v: &[u8]) -> &[u8] {
@@ -897,6 +921,11 @@ mod tests {
             ("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400),
             ("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcX\r\n", 400),
             ("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffffffff\r\n", 400),
+            ("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;a\rb\r\nhello\r\n0\r\n\r\n", 400),
+            ("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;a=\x01\r\nhello\r\n0\r\n\r\n", 400),
+            ("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-T: a\rb\r\n\r\n", 400),
+            ("GET / HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n", 400),
+            ("GET / HTTP/1.1\r\nHost: x\r\nhost: x\r\n\r\n", 400),
         ];
         for (input, status) in bad {
             assert_eq!(req_status(input), Some(status), "{input:?}");
