@@ -121,6 +121,69 @@ local function headerValue(value)
   return tostring(value)
 end
 
+-- Header checks, as node's (its error codes, in a "CODE: message" string). A name
+-- must be a token, and a value may hold no control byte but HTAB: a CR or LF would
+-- end its line and start one of the sender's choosing (response splitting). Every
+-- header and status message a head is built from is checked, however it was given.
+local checkField = codec.check_field
+
+-- The names and values found fine already, so that a handler's usual headers cost a
+-- table lookup each (Lua strings are interned: "text/plain" is one string however
+-- often a handler makes it). At most 1024 are kept; then they start over.
+local fineNames, fineValues, fineCount = {}, {}, 0
+
+local function remember(isName, s)
+  fineCount = fineCount + 1
+  if fineCount > 1024 then fineNames, fineValues, fineCount = {}, {}, 1 end
+  if isName then fineNames[s] = true else fineValues[s] = true end
+end
+
+-- Whether a header is fit to send: nil if so, else "name" (not a token) or "value"
+-- (a control byte in it).
+local function badHeader(name, value)
+  if fineNames[name] == nil then
+    if type(name) ~= "string" or checkField(name, "") then return "name" end
+    remember(true, name)
+  end
+  local t = type(value)
+  if t == "string" then
+    if fineValues[value] == nil then
+      if checkField("x", value) then return "value" end
+      remember(false, value)
+    end
+  elseif t == "table" then
+    for i = 1, #value do
+      if badHeader(name, value[i]) then return "value" end
+    end
+  elseif t ~= "number" and (value == nil or checkField("x", tostring(value))) then
+    return "value"
+  end
+  return nil
+end
+
+local function shown(name)
+  return (tostring(name):gsub("%c", "?"))
+end
+
+-- node's error for a header badHeader refused.
+local function headerError(name, bad)
+  if bad == "name" then
+    return 'ERR_INVALID_HTTP_TOKEN: Header name must be a valid HTTP token ["' .. shown(name) .. '"]'
+  end
+  return 'ERR_INVALID_CHAR: Invalid character in header content ["' .. shown(name) .. '"]'
+end
+
+local function validateHeaderName(name)
+  if badHeader(name, 0) then error(headerError(name, "name"), 2) end
+end
+
+local function validateHeaderValue(name, value)
+  if value == nil then
+    error('ERR_HTTP_INVALID_HEADER_VALUE: Invalid value "nil" for header "' .. shown(name) .. '"', 2)
+  end
+  if badHeader("x", value) then error(headerError(name, "value"), 2) end
+end
+
 -- Appends "Name: value\r\n" lines (one per value when value is a list).
 local function appendHeader(parts, n, name, value)
   if type(value) == "table" then
@@ -139,6 +202,8 @@ end
 -- by their lower-case names, updated.
 local function givenHeader(parts, n, k, v, date, contentLength, transferEncoding, connection)
   if type(k) == "number" and type(v) == "table" then k, v = v[1], v[2] end
+  local bad = badHeader(k, v)
+  if bad then error(headerError(k, bad), 0) end
   n = appendHeader(parts, n, k, v)
   local l = lower(k)
   if l == "content-length" then contentLength = v
@@ -265,6 +330,8 @@ end
 function OutgoingMessage:setHeader(name, value)
   if self.headersSent then error("setHeader: headers already sent", 2) end
   if type(name) ~= "string" then error("setHeader: name must be a string, got " .. type(name), 2) end
+  local bad = badHeader(name, value)
+  if bad then error(headerError(name, bad), 2) end
   local hs, names = self:_own()
   local l = lower(name)
   hs[l] = value
@@ -452,10 +519,12 @@ end
 -- with everything), nil when more may follow (then: chunked, or close on HTTP/1.0).
 -- A `body` given here is appended, so head and body are one string.
 function ServerResponse:_head(length, body)
-  self.headersSent = true
   local code = self.statusCode
   local message = rawget(self, "statusMessage")
   if message then
+    if checkField("x", tostring(message)) then
+      error("ERR_INVALID_CHAR: Invalid character in statusMessage", 0)
+    end
     parts[1] = "HTTP/1.1 " .. code .. " " .. message .. "\r\n"
   else
     parts[1] = statusLines[code]
@@ -532,6 +601,8 @@ function ServerResponse:_head(length, body)
     n = appendHeader(parts, n, "Connection", "keep-alive")
   end
   parts[n + 1] = "\r\n"
+  -- (Sent only now: a header refused above leaves the response unsent, for the 500.)
+  self.headersSent = true
   if body then
     parts[n + 2] = body
     return concat(parts, "", 1, n + 2)
@@ -820,6 +891,13 @@ function ClientRequest:initialize(options, onResponse)
   OutgoingMessage.initialize(self, nil)
   self.method = (options.method or "GET"):upper()
   self.path = options.path or "/"
+  -- (As node: a space or a control byte would change the request line's meaning.)
+  if find(self.path, "[%c ]") then
+    error("ERR_UNESCAPED_CHARACTERS: Request path contains unescaped characters", 0)
+  end
+  if find(self.method, "[^%w!#$%%&'*+%-.^_`|~]") then
+    error('ERR_INVALID_HTTP_TOKEN: Method must be a valid HTTP token ["' .. shown(self.method) .. '"]', 0)
+  end
   self.host = options.hostname or options.host or "localhost"
   self.port = tonumber(options.port) or 80
   self.agent = options.agent == nil and globalAgent or options.agent
@@ -1045,8 +1123,12 @@ return {
   STATUS_CODES = STATUS_CODES,
   date = httpDate,
   errorResponse = errorResponse,
-  -- For http.server: status lines and lower-cased names, made once, and a head's
-  -- header lines.
+  validateHeaderName = validateHeaderName,
+  validateHeaderValue = validateHeaderValue,
+  -- For http.server: status lines and lower-cased names, made once, a head's header
+  -- lines, and the header checks.
+  badHeader = badHeader,
+  headerError = headerError,
   statusLines = statusLines,
   lowerName = lower,
   appendHeader = appendHeader,

@@ -24,7 +24,11 @@ package.loaded._json = {
   array_mt = native.json_array_mt,
 }
 package.loaded._zlib = { oneshot = native.zlib_oneshot, stream = native.zlib_stream }
-package.loaded._http_codec = { decoder = native.http_decoder, headers = native.http_headers }
+package.loaded._http_codec = {
+  decoder = native.http_decoder,
+  headers = native.http_headers,
+  check_field = native.http_check_field,
+}
 
 -- Line-buffered stdout even into a pipe: a server's log lines must show as they
 -- happen, not when a 4 KiB buffer fills or the process exits.

@@ -42,6 +42,11 @@ local statusLines, lower, appendHeader = http.statusLines, http.lowerName, http.
 
 local EV_ERROR, EV_HEAD, EV_BODY, EV_END = 0, 1, 2, 3
 
+local badHeader, headerError = http.badHeader, http.headerError
+
+-- The first of a handler's headers found unfit to send (see handlerHeader).
+local refusedHeader
+
 local DEFAULTS = {
   ip = "127.0.0.1",
   port = 8080,
@@ -281,6 +286,13 @@ local headParts = {}
 -- and the ones it sets itself (connection, content-length, transfer-encoding).
 -- Returns n and the held-back values.
 local function handlerHeader(parts, n, k, v, ctype, date, cenc, vary, clen)
+  -- A name that is not a token, or a value with CR, LF or another control byte (which
+  -- would add lines of its own to the head): left out, and the response becomes a 500.
+  local bad = badHeader(k, v)
+  if bad then
+    refusedHeader = refusedHeader or headerError(k, bad)
+    return n, ctype, date, cenc, vary, clen
+  end
   local l = lower(k)
   if l == "content-type" then ctype = v
   elseif l == "date" then date = v
@@ -291,6 +303,16 @@ local function handlerHeader(parts, n, k, v, ctype, date, cenc, vary, clen)
     n = appendHeader(parts, n, l, v)
   end
   return n, ctype, date, cenc, vary, clen
+end
+
+-- A response whose head would not be what it says (a handler's header with CR or LF
+-- in it, or a name that is not a token): logged as the handler's error, and answered
+-- with a 500 instead.
+function Server:_refuse(client, method, url, why)
+  self.logger:error("handler error for " .. method .. " " .. url .. ": " .. why)
+  client.headWritten = true
+  client:write(errorResponse(500))
+  return "close"
 end
 
 -- Sends a streamed body (content is a function returning pieces, then nil) chunked,
@@ -417,6 +439,11 @@ function Server:process_request(client, client_ip, count, redis_module)
       n, ctype, date, cenc, vary, clen = handlerHeader(parts, n, k, v, ctype, date, cenc, vary, clen)
       k, v = next(rheaders, k)
     end
+  end
+  if refusedHeader then
+    local why = refusedHeader
+    refusedHeader = nil
+    return self:_refuse(client, method, url, why)
   end
   if ctype == nil then ctype = "text/html" end
   keepAlive = keepAlive and count < cfg.requests_per_connection and not self._stopping

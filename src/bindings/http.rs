@@ -436,3 +436,27 @@ unsafe fn push_headers<'a>(
         ffi::lua_pop(state, 2); // name, value
     }
 }
+
+/// `native.http_check_field(name, value)`: nothing if the header is fine to send,
+/// else "name" (not a token) or "value" (a control byte in it).
+///
+/// # Safety
+/// Only Lua calls it, as a C function (with a valid state and LUA_MINSTACK free slots).
+pub unsafe extern "C-unwind" fn check_field(state: *mut ffi::lua_State) -> c_int {
+    let (mut nlen, mut vlen) = (0, 0);
+    let name = ffi::luaL_checklstring(state, 1, &mut nlen);
+    let value = ffi::luaL_checklstring(state, 2, &mut vlen);
+    let name = std::slice::from_raw_parts(name.cast::<u8>(), nlen);
+    let value = std::slice::from_raw_parts(value.cast::<u8>(), vlen);
+    match crate::http::outgoing::check_field(name, value) {
+        Ok(()) => 0,
+        Err(crate::http::outgoing::BadField::Name) => {
+            ffi::lua_pushstring(state, c"name".as_ptr());
+            1
+        }
+        Err(crate::http::outgoing::BadField::Value) => {
+            ffi::lua_pushstring(state, c"value".as_ptr());
+            1
+        }
+    }
+}

@@ -246,6 +246,10 @@ pub fn native_table(lua: &Lua, state: &SharedState) -> Result<Table> {
     n.set("http_headers", unsafe {
         lua.create_c_function(http::headers)?
     })?;
+    // SAFETY: as http_headers.
+    n.set("http_check_field", unsafe {
+        lua.create_c_function(http::check_field)?
+    })?;
 
     let st = state.clone();
     n.set(
