@@ -10,20 +10,38 @@ zlib: deflate and gzip, node's names, one-shot and streaming (miniz_oxide undern
   gz:on('data', function(chunk) out[#out + 1] = chunk end)
   gz:write("part one, ") gz:finish("part two")
 
-One-shot functions take a string (and an optional level 0-9 for compressors) and
-return a string, or nil and an error for corrupt input. Formats: deflate/inflate
-(zlib), gzip/gunzip, deflateRaw/inflateRaw (no header).
+One-shot functions take a string, and an optional level 0-9 or an options table
+`{ level = 0-9, maxOutputLength = bytes }` (node's), and return a string, or nil
+and an error for corrupt input. Past maxOutputLength they return nil,
+"ERR_BUFFER_TOO_LARGE: ...", "ERR_BUFFER_TOO_LARGE" (a decompression bomb stops
+there), and out of memory they raise "not enough memory". Streams take the same
+options. Formats: deflate/inflate (zlib), gzip/gunzip, deflateRaw/inflateRaw (no
+header).
+
+  local body, err = zlib.gunzip(upload, { maxOutputLength = 10 * 1024 * 1024 })
 ]]
 
 local native = require('_zlib')
 local Transform = require('stream').Transform
 
+-- level, maxOutputLength from a level or an options table.
+local function settings(options, name)
+  if options == nil or type(options) == "number" then return options, nil end
+  if type(options) ~= "table" then
+    error("zlib." .. name .. ": options must be a level or a table, got " .. type(options), 3)
+  end
+  return options.level, options.maxOutputLength
+end
+
 local function oneshot(op, format, name)
-  return function(data, level)
+  return function(data, options)
     if type(data) ~= "string" then
       error("zlib." .. name .. ": argument #1 must be a string, got " .. type(data), 2)
     end
-    return native.oneshot(op, format, data, level)
+    local level, max = settings(options, name)
+    local out, err, code = native.oneshot(op, format, data, level, max)
+    if code == "ENOMEM" then error("not enough memory", 2) end
+    return out, err, code
   end
 end
 
@@ -32,17 +50,24 @@ local ZlibStream = Transform:extend()
 
 function ZlibStream:initialize(op, format, options)
   Transform.initialize(self, options)
-  self._z = native.stream(op, format, options and options.level)
+  self._z = native.stream(op, format, options and options.level, options and options.maxOutputLength)
 end
 
 function ZlibStream:_transform(chunk, callback)
-  local out, err = self._z:write(chunk)
-  if out == nil then return callback(err) end
+  if self._failed then return callback() end -- (its 'error' is out; the rest is dropped)
+  local out, err, code = self._z:write(chunk)
+  if code == "ENOMEM" then error("not enough memory", 0) end
+  if out == nil then
+    self._failed = true
+    return callback(err)
+  end
   callback(nil, #out > 0 and out or nil)
 end
 
 function ZlibStream:_flush(callback)
-  local out, err = self._z:finish()
+  if self._failed then return callback() end
+  local out, err, code = self._z:finish()
+  if code == "ENOMEM" then error("not enough memory", 0) end
   if out == nil then return callback(err) end
   callback(nil, #out > 0 and out or nil)
 end
@@ -70,7 +95,8 @@ return {
   createGunzip = creator("decompress", "gzip"),
   createDeflateRaw = creator("compress", "raw"),
   createInflateRaw = creator("decompress", "raw"),
-  -- The raw stream (write/flush/finish), for code that frames output itself.
+  -- The raw stream (write/flush/finish), for code that frames output itself. Its
+  -- failures are values: nil, "CODE: message", CODE (ENOMEM among them).
   stream = native.stream,
   ZlibStream = ZlibStream,
 }

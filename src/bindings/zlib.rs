@@ -1,8 +1,14 @@
 //! zlib for Lua: deflate/inflate in the zlib, gzip and raw formats, one-shot and
 //! streaming, on flate2's pure-Rust backend (miniz_oxide; CRC-32 from crc32fast).
 //!
-//! `native.zlib_oneshot(op, format, data, level)` and `native.zlib_stream(op, format,
-//! level)`, whose userdata has `write(chunk) -> out` and `finish() -> out`.
+//! `native.zlib_oneshot(op, format, data, level, max)` and `native.zlib_stream(op,
+//! format, level, max)`, whose userdata has `write(chunk) -> out` and `finish() -> out`.
+//!
+//! Output goes into a [`Sink`] that grows with `try_reserve` and stops at `max` bytes
+//! (node's `maxOutputLength`), so that a small bomb (1 MB of gzip inflates to 1 GB)
+//! is an error value past the bound, and running out of memory is one too
+//! (`nil, "ENOMEM: not enough memory", "ENOMEM"`, which lua_lib/zlib.lua raises as
+//! the Lua error "not enough memory"), never an abort.
 
 use std::io::Write;
 
@@ -12,19 +18,75 @@ use flate2::write::{
 use flate2::Compression;
 use mlua::{IntoLuaMulti, Lua, LuaString, MultiValue, Result, UserData, UserDataMethods, Value};
 
-/// One stream, compressing or decompressing into a Vec that each call drains.
-enum Codec {
-    GzipEnc(GzEncoder<Vec<u8>>),
-    GzipDec(GzDecoder<Vec<u8>>),
-    ZlibEnc(ZlibEncoder<Vec<u8>>),
-    ZlibDec(ZlibDecoder<Vec<u8>>),
-    RawEnc(DeflateEncoder<Vec<u8>>),
-    RawDec(DeflateDecoder<Vec<u8>>),
+/// Where a codec writes its output: a buffer that each call drains, grown with
+/// `try_reserve`, refusing to hold more than `max` bytes in all.
+struct Sink {
+    buf: Vec<u8>,
+    written: usize,
+    max: usize,
 }
 
-fn new_codec(op: &str, format: &str, level: Option<u32>) -> Result<Codec> {
+/// Why a sink refused bytes (carried in the io::Error the codec passes on).
+#[derive(Debug)]
+enum Refused {
+    TooLarge(usize),
+    NoMemory,
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refused::TooLarge(max) => write!(f, "Cannot create a Buffer larger than {max} bytes"),
+            Refused::NoMemory => f.write_str("not enough memory"),
+        }
+    }
+}
+
+impl std::error::Error for Refused {}
+
+impl Write for Sink {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        if data.len() > self.max - self.written {
+            return Err(std::io::Error::other(Refused::TooLarge(self.max)));
+        }
+        self.buf
+            .try_reserve(data.len())
+            .map_err(|_| std::io::Error::other(Refused::NoMemory))?;
+        self.buf.extend_from_slice(data);
+        self.written += data.len();
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// One stream, compressing or decompressing into a sink that each call drains.
+enum Codec {
+    GzipEnc(GzEncoder<Sink>),
+    GzipDec(GzDecoder<Sink>),
+    ZlibEnc(ZlibEncoder<Sink>),
+    ZlibDec(ZlibDecoder<Sink>),
+    RawEnc(DeflateEncoder<Sink>),
+    RawDec(DeflateDecoder<Sink>),
+}
+
+fn new_codec(op: &str, format: &str, level: Option<u32>, max: Option<f64>) -> Result<Codec> {
     let level = Compression::new(level.unwrap_or(6).min(9));
-    let v = Vec::new();
+    let max = match max {
+        None => usize::MAX,
+        Some(m) if m >= 1.0 && m.fract() == 0.0 => m.min(usize::MAX as f64) as usize,
+        Some(m) => {
+            return Err(mlua::Error::runtime(format!(
+                "zlib: maxOutputLength must be a whole number of bytes, 1 or more, got {m}"
+            )))
+        }
+    };
+    let v = Sink {
+        buf: Vec::new(),
+        written: 0,
+        max,
+    };
     Ok(match (op, format) {
         ("compress", "gzip") => Codec::GzipEnc(GzEncoder::new(v, level)),
         ("decompress", "gzip") => Codec::GzipDec(GzDecoder::new(v)),
@@ -47,7 +109,7 @@ impl Codec {
                 match self {
                     $(Codec::$v(c) => {
                         c.write_all(data)?;
-                        Ok(std::mem::take(c.get_mut()))
+                        Ok(std::mem::take(&mut c.get_mut().buf))
                     })*
                 }
             };
@@ -62,7 +124,7 @@ impl Codec {
                 match self {
                     $(Codec::$v(c) => {
                         c.flush()?;
-                        Ok(std::mem::take(c.get_mut()))
+                        Ok(std::mem::take(&mut c.get_mut().buf))
                     })*
                 }
             };
@@ -71,33 +133,47 @@ impl Codec {
     }
 
     fn finish(self) -> std::io::Result<Vec<u8>> {
-        match self {
+        let sink = match self {
             Codec::GzipEnc(c) => c.finish(),
             Codec::GzipDec(c) => c.finish(),
             Codec::ZlibEnc(c) => c.finish(),
             Codec::ZlibDec(c) => c.finish(),
             Codec::RawEnc(c) => c.finish(),
             Codec::RawDec(c) => c.finish(),
-        }
+        }?;
+        Ok(sink.buf)
     }
 }
 
+/// Corrupt input: `nil, "zlib: ..."`. Past maxOutputLength or out of memory: `nil,
+/// "CODE: message", CODE`, with node's code for the first.
 fn failure(lua: &Lua, e: std::io::Error) -> Result<MultiValue> {
-    (Value::Nil, format!("zlib: {e}")).into_lua_multi(lua)
+    let code = match e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<Refused>())
+    {
+        Some(Refused::NoMemory) => "ENOMEM",
+        Some(Refused::TooLarge(_)) => "ERR_BUFFER_TOO_LARGE",
+        None => return (Value::Nil, format!("zlib: {e}")).into_lua_multi(lua),
+    };
+    (Value::Nil, format!("{code}: {e}"), code).into_lua_multi(lua)
 }
 
 /// One-shot: string in, string out; `nil, err` on corrupt input.
 pub fn oneshot(
     lua: &Lua,
-    (op, format, data, level): (String, String, LuaString, Option<u32>),
+    (op, format, data, level, max): (String, String, LuaString, Option<u32>, Option<f64>),
 ) -> Result<MultiValue> {
-    let mut codec = new_codec(&op, &format, level)?;
+    let mut codec = new_codec(&op, &format, level, max)?;
     let mut out = match codec.write(&data.as_bytes()) {
         Ok(o) => o,
         Err(e) => return failure(lua, e),
     };
     match codec.finish() {
         Ok(rest) => {
+            if out.try_reserve(rest.len()).is_err() {
+                return failure(lua, std::io::Error::other(Refused::NoMemory));
+            }
             out.extend_from_slice(&rest);
             lua.create_string(out)?.into_lua_multi(lua)
         }
@@ -107,8 +183,11 @@ pub fn oneshot(
 
 pub struct ZStream(Option<Codec>);
 
-pub fn stream(_: &Lua, (op, format, level): (String, String, Option<u32>)) -> Result<ZStream> {
-    Ok(ZStream(Some(new_codec(&op, &format, level)?)))
+pub fn stream(
+    _: &Lua,
+    (op, format, level, max): (String, String, Option<u32>, Option<f64>),
+) -> Result<ZStream> {
+    Ok(ZStream(Some(new_codec(&op, &format, level, max)?)))
 }
 
 impl UserData for ZStream {

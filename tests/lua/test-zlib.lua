@@ -31,6 +31,35 @@ require('tap')(function(test)
     assert(not ok and e:find("zlib.gzip"), e)
   end)
 
+  test("maxOutputLength bounds what a decompression may make (node's option)", function()
+    -- 1 MiB of zeros packs into about a kilobyte: a small bomb.
+    local bomb = zlib.gzip(string.rep("\0", 1024 * 1024), { level = 9 })
+    assert(#bomb < 4096, #bomb)
+    local out, err, code = zlib.gunzip(bomb, { maxOutputLength = 65536 })
+    assert(out == nil and code == "ERR_BUFFER_TOO_LARGE", tostring(err))
+    assert(err == "ERR_BUFFER_TOO_LARGE: Cannot create a Buffer larger than 65536 bytes", err)
+    -- Exactly at the bound is fine; a level still works as the second argument.
+    assert(#zlib.gunzip(bomb, { maxOutputLength = 1024 * 1024 }) == 1024 * 1024)
+    assert(zlib.inflate(zlib.deflate(text, 1), { maxOutputLength = #text }) == text)
+    out, err, code = zlib.inflateRaw(zlib.deflateRaw(text), { maxOutputLength = #text - 1 })
+    assert(out == nil and code == "ERR_BUFFER_TOO_LARGE", tostring(err))
+    local ok, e = pcall(zlib.gunzip, bomb, { maxOutputLength = -1 })
+    assert(not ok and tostring(e):find("maxOutputLength"), tostring(e))
+    ok, e = pcall(zlib.gunzip, bomb, "fast")
+    assert(not ok and tostring(e):find("options must be"), tostring(e))
+  end)
+
+  test("a decompressing stream stops at maxOutputLength with an 'error'", function(expect)
+    local gunz = zlib.createGunzip({ maxOutputLength = 100000 })
+    local got = 0
+    gunz:on('data', function(c) got = got + #c end)
+    gunz:on('error', expect(function(err)
+      assert(tostring(err):find("ERR_BUFFER_TOO_LARGE", 1, true), tostring(err))
+      assert(got <= 100000, got)
+    end))
+    gunz:finish(zlib.gzip(string.rep("\0", 1024 * 1024)))
+  end)
+
   test("streaming Transform", function(expect)
     local gz = zlib.createGzip()
     local parts = {}
