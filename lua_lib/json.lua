@@ -49,7 +49,9 @@ function json.stringify(value, opts)
     if opts.indent_string then indent = opts.indent_string end
     if opts.beautify and not indent then indent = "  " end
   end
-  return native.stringify(value, indent)
+  local text, _, code = native.stringify(value, indent)
+  if code == "ENOMEM" then error("not enough memory", 2) end
+  return text
 end
 json.encode = json.stringify
 

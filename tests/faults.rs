@@ -1,5 +1,5 @@
-//! Faults a server must live through, tried on the real binary: here, running out of
-//! file descriptors.
+//! Faults a server must live through, tried on the real binary: running out of file
+//! descriptors, and of memory.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -142,4 +142,101 @@ fn the_listener_recovers_from_fd_exhaustion_without_spinning() {
         std::thread::sleep(Duration::from_millis(20));
     }
     panic!("no request served within 1 s of the connections closing: {last:?}");
+}
+
+/// Runs a script under an address-space limit of 600 MB; its stdout.
+fn run_in_600_mb(script: &str) -> String {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_stardust"));
+    cmd.args(["-e", script]).stdin(Stdio::null());
+    // SAFETY: setrlimit is async-signal-safe, and nothing else runs in the child
+    // between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            let lim = libc::rlimit {
+                rlim_cur: 600 << 20,
+                rlim_max: 600 << 20,
+            };
+            if libc::setrlimit(libc::RLIMIT_AS, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = cmd.output().expect("stardust runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{:?}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// A gzip bomb (1 GiB of zeros in about 1 MB) under an address-space limit of 600 MB:
+/// gunzip runs out of memory, which is the Lua error "not enough memory", caught by
+/// pcall, and the process goes on (before, Rust's allocation failure aborted it).
+/// With maxOutputLength it stops at the bound instead.
+#[test]
+fn a_decompression_bomb_is_an_error_not_an_abort() {
+    const SCRIPT: &str = r#"
+local zlib = require('zlib')
+local z = zlib.stream("compress", "gzip", 9)
+local zeros, parts = string.rep("\0", 1024 * 1024), {}
+for i = 1, 1024 do parts[i] = z:write(zeros) end
+parts[#parts + 1] = z:finish()
+local bomb = table.concat(parts)
+local out, err, code = zlib.gunzip(bomb, { maxOutputLength = 10 * 1024 * 1024 })
+print(out, code)
+local ok, e = pcall(zlib.gunzip, bomb)
+print(ok, e)
+print("still running")
+"#;
+    assert_eq!(
+        run_in_600_mb(SCRIPT),
+        "nil\tERR_BUFFER_TOO_LARGE\nfalse\tnot enough memory\nstill running\n"
+    );
+}
+
+/// json.stringify of 800 MB (one 4 MB string, 200 times) under the same limit: "not
+/// enough memory", caught, and the next stringify works (before: an abort).
+#[test]
+fn json_out_of_memory_is_an_error_not_an_abort() {
+    const SCRIPT: &str = r#"
+local json = require('json')
+local big = string.rep("x", 4 * 1024 * 1024)
+local t = {}
+for i = 1, 200 do t[i] = big end
+print(pcall(json.stringify, t))
+print(#json.stringify({ 1, 2, big }))
+"#;
+    assert_eq!(run_in_600_mb(SCRIPT), "false\tnot enough memory\n4194312\n");
+}
+
+/// A 250 MB write to a peer that never reads, under the same limit: the copy for the
+/// write queue finds no memory, and the write returns ENOMEM as a luv error value; a
+/// small write after it is queued (before: an abort).
+#[test]
+fn a_write_queue_out_of_memory_is_an_error_value() {
+    const SCRIPT: &str = r#"
+local uv = require('uv')
+local server = uv.new_tcp()
+assert(server:bind("127.0.0.1", 0))
+local held = {}
+assert(server:listen(16, function()
+  local c = uv.new_tcp()
+  server:accept(c)
+  held[#held + 1] = c -- never read
+end))
+local client = uv.new_tcp()
+client:connect("127.0.0.1", server:getsockname().port, function(err)
+  assert(not err, err)
+  local big = string.rep("x", 250 * 1024 * 1024)
+  local ok, msg, code = client:write(big)
+  print(ok, code)
+  print(client:write("small") ~= nil)
+  client:close() server:close() for _, c in ipairs(held) do c:close() end
+end)
+"#;
+    assert_eq!(run_in_600_mb(SCRIPT), "nil\tENOMEM\ntrue\n");
 }

@@ -229,13 +229,16 @@ const MAX_DEPTH: usize = 1000;
 /// safe accessors take a registry reference for every table and string they hand out,
 /// which cost several times the encoding itself (and LuaJIT caps such references at
 /// about 65,000, so a big table could not even be held that way).
+///
+/// The output grows with `try_reserve`: `Ok(None)` when memory ran out (for the caller
+/// to report as "not enough memory", not an abort).
 pub fn stringify(
     lua: &Lua,
     value: Value,
     style: &Style,
     object_mt: &Table,
     array_mt: &Table,
-) -> Result<Vec<u8>> {
+) -> Result<Option<Vec<u8>>> {
     let mut out = Vec::with_capacity(128);
     let mut failed = None;
     // SAFETY: the closure runs protected inside exec_raw, with the three arguments at
@@ -256,9 +259,18 @@ pub fn stringify(
         })?;
     }
     match failed {
+        Some(e) if e == NO_MEMORY => Ok(None),
         Some(e) => Err(mlua::Error::runtime(e)),
-        None => Ok(out),
+        None => Ok(Some(out)),
     }
+}
+
+/// The writer's error when the output could not grow.
+const NO_MEMORY: &str = "not enough memory";
+
+/// Room for `n` more bytes, or NO_MEMORY.
+fn room(out: &mut Vec<u8>, n: usize) -> std::result::Result<(), String> {
+    out.try_reserve(n).map_err(|_| NO_MEMORY.to_string())
 }
 
 struct Writer<'a> {
@@ -280,6 +292,9 @@ impl Writer<'_> {
         depth: usize,
     ) -> std::result::Result<(), String> {
         let s = self.state;
+        // Room for a literal, a number, brackets and a line's indent; a string makes
+        // its own room.
+        room(out, 64 + self.indent.map_or(0, |u| u.len() * (depth + 1)))?;
         match ffi::lua_type(s, at) {
             ffi::LUA_TNIL => out.extend_from_slice(b"null"),
             ffi::LUA_TLIGHTUSERDATA if ffi::lua_touserdata(s, at).is_null() => {
@@ -291,7 +306,7 @@ impl Writer<'_> {
                 b"false"
             }),
             ffi::LUA_TNUMBER => number(out, ffi::lua_tonumber(s, at)),
-            ffi::LUA_TSTRING => string(out, bytes_at(s, at)),
+            ffi::LUA_TSTRING => string(out, bytes_at(s, at))?,
             ffi::LUA_TTABLE => {
                 if depth >= MAX_DEPTH {
                     return Err("json.stringify: nesting too deep (is there a cycle?)".into());
@@ -356,6 +371,7 @@ impl Writer<'_> {
         if is_array {
             out.push(b'[');
             for i in 1..=len {
+                room(out, 64 + self.indent.map_or(0, |u| u.len() * (depth + 2)))?;
                 if i > 1 {
                     out.push(b',');
                 }
@@ -364,6 +380,7 @@ impl Writer<'_> {
                 self.value(out, ffi::lua_gettop(s), depth + 1)?;
                 ffi::lua_pop(s, 1);
             }
+            room(out, 64 + self.indent.map_or(0, |u| u.len() * (depth + 1)))?;
             if len > 0 {
                 self.newline(out, depth);
             }
@@ -374,13 +391,14 @@ impl Writer<'_> {
         let mut first = true;
         // The key is at `key`, its value just above it.
         let mut member = |out: &mut Vec<u8>, key: c_int| -> std::result::Result<(), String> {
+            room(out, 64 + self.indent.map_or(0, |u| u.len() * (depth + 2)))?;
             if !first {
                 out.push(b',');
             }
             first = false;
             self.newline(out, depth + 1);
             match ffi::lua_type(s, key) {
-                ffi::LUA_TSTRING => string(out, bytes_at(s, key)),
+                ffi::LUA_TSTRING => string(out, bytes_at(s, key))?,
                 // (the number written here, not converted in place: that would change
                 // the key under lua_next)
                 ffi::LUA_TNUMBER => {
@@ -433,6 +451,7 @@ impl Writer<'_> {
                 ffi::lua_pop(s, 1);
             }
         }
+        room(out, 64 + self.indent.map_or(0, |u| u.len() * (depth + 1)))?;
         if !first {
             self.newline(out, depth);
         }
@@ -502,8 +521,8 @@ const ESCAPES: [u8; 256] = {
     t
 };
 
-fn string(out: &mut Vec<u8>, s: &[u8]) {
-    out.reserve(s.len() + 2);
+fn string(out: &mut Vec<u8>, s: &[u8]) -> std::result::Result<(), String> {
+    room(out, s.len() + 2)?;
     out.push(b'"');
     let mut start = 0;
     for (i, &c) in s.iter().enumerate() {
@@ -512,6 +531,7 @@ fn string(out: &mut Vec<u8>, s: &[u8]) {
             continue;
         }
         out.extend_from_slice(&s[start..i]);
+        room(out, (s.len() - i) + 6)?; // (an escape is longer than its byte)
         if esc == b'u' {
             const HEX: &[u8; 16] = b"0123456789abcdef";
             out.extend_from_slice(&[
@@ -529,6 +549,7 @@ fn string(out: &mut Vec<u8>, s: &[u8]) {
     }
     out.extend_from_slice(&s[start..]);
     out.push(b'"');
+    Ok(())
 }
 
 #[cfg(test)]
@@ -551,10 +572,10 @@ mod tests {
     #[test]
     fn escapes_control_characters() {
         let mut out = Vec::new();
-        string(&mut out, b"a\"\\\n\x01");
+        string(&mut out, b"a\"\\\n\x01").unwrap();
         assert_eq!(out, b"\"a\\\"\\\\\\n\\u0001\"");
         out.clear();
-        string(&mut out, b"\x08\x0c\r\t\x7f\x1f/\xc3\xa9");
+        string(&mut out, b"\x08\x0c\r\t\x7f\x1f/\xc3\xa9").unwrap();
         assert_eq!(out, "\"\\b\\f\\r\\t\\u007f\\u001f/\u{e9}\"".as_bytes());
     }
 

@@ -295,7 +295,10 @@ pub fn native_table(lua: &Lua, state: &SharedState) -> Result<Table> {
             let style = json::Style {
                 indent: indent_bytes.as_deref(),
             };
-            lua.create_string(json::stringify(lua, v, &style, &object_mt, &array_mt)?)
+            match json::stringify(lua, v, &style, &object_mt, &array_mt)? {
+                Some(text) => lua.create_string(text)?.into_lua_multi(lua),
+                None => (Value::Nil, "ENOMEM: not enough memory", "ENOMEM").into_lua_multi(lua),
+            }
         })?,
     )?;
     Ok(n)

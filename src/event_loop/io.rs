@@ -363,7 +363,7 @@ impl LoopState {
         if !stream.transport.is_connected() {
             return Err(io::Error::from_raw_os_error(libc::ENOTCONN));
         }
-        let queued = stream.enqueue(parts, 0, None);
+        let queued = stream.enqueue(parts, 0, None)?;
         self.mark_dirty(id);
         self.refresh_stream_active(id);
         Ok(queued)

@@ -361,19 +361,22 @@ impl Stream {
         if done {
             return Ok(Written::Done(waker));
         }
-        Ok(Written::Queued(self.enqueue(parts, written, waker)))
+        Ok(Written::Queued(self.enqueue(parts, written, waker)?))
     }
 
     /// Queues `parts` (from byte `skip` on) as one write request, with an optional
-    /// waker for when it has gone out. Returns how much is queued now.
+    /// waker for when it has gone out. Returns how much is queued now, or ENOMEM when
+    /// there is no memory for the copy (an error value, not an abort).
     pub fn enqueue<B: AsRef<[u8]>>(
         &mut self,
         parts: &[B],
         skip: usize,
         waker: Option<Waker>,
-    ) -> usize {
+    ) -> io::Result<usize> {
         let total: usize = parts.iter().map(|b| b.as_ref().len()).sum();
-        let mut rest = Vec::with_capacity(total.saturating_sub(skip));
+        let mut rest = Vec::new();
+        rest.try_reserve_exact(total.saturating_sub(skip))
+            .map_err(|_| io::Error::from_raw_os_error(libc::ENOMEM))?;
         let mut skip = skip;
         for b in parts {
             let b = b.as_ref();
@@ -389,7 +392,7 @@ impl Stream {
             written: 0,
             waker,
         });
-        self.queued_bytes()
+        Ok(self.queued_bytes())
     }
 
     /// Writes as much of the queue as the descriptor takes, then the shutdown that
