@@ -37,6 +37,8 @@ local stream = require('stream')
 local Emitter = require('core').Emitter
 
 local running = coroutine.running
+-- (Taken at load: a script that replaces `debug` or `io` must not break error reports.)
+local traceback, stderr = debug.traceback, io.stderr
 local WAIT = uv.WAIT
 local httpNext = uv.http_next
 local queueWrite, unixTime = uv.queue_write_fast, uv.unix_time
@@ -673,7 +675,7 @@ function Server:close(callback)
 end
 
 local function logHandlerError(err)
-  io.stderr:write("Error in HTTP request handler:\n", tostring(err), "\n")
+  stderr:write("Error in HTTP request handler:\n", tostring(err), "\n")
 end
 
 -- Closes a connection once its queued writes are out.
@@ -717,7 +719,7 @@ local function callRequestListeners(server, req, res)
 end
 
 local function emitRequest(server, req, res)
-  local ok, err = xpcall(callRequestListeners, debug.traceback, server, req, res)
+  local ok, err = xpcall(callRequestListeners, traceback, server, req, res)
   return ok, err
 end
 

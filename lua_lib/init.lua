@@ -59,6 +59,12 @@ setmetatable(_G, {
   end,
 })
 
+-- The runtime's own references to what error reporting uses, taken at start: a
+-- script that replaces a global (luvit's http-keepalive example sets `debug =
+-- function() end`) must not break the reports of its errors.
+local traceback, stdout, stderr = debug.traceback, io.stdout, io.stderr
+local tostring, type, pcall, xpcall, rawget = tostring, type, pcall, xpcall, rawget
+
 local exiting = false
 local exit
 
@@ -71,7 +77,7 @@ function exit(code)
     process.exitCode = code
     process:emit('exit', code)
   end
-  io.stdout:flush()
+  stdout:flush()
   native.exit(code)
 end
 
@@ -82,29 +88,37 @@ local handling = false
 
 -- An error nobody caught: 'uncaughtException' listeners get it; otherwise print the
 -- traceback and exit with 255 (after 'exit', unlike luvit).
-local function uncaught(value, traceback)
+local function uncaught(value, trace)
   local process = rawget(_G, "process")
   if not handling and process and process:listenerCount('uncaughtException') > 0 then
     handling = true
     local ok, err = pcall(process.emit, process, 'uncaughtException', value)
     handling = false
     if ok then return end
-    traceback = traceback .. "\n(and then in an uncaughtException listener)\n" .. tostring(err)
+    trace = trace .. "\n(and then in an uncaughtException listener)\n" .. tostring(err)
   end
-  io.stdout:flush()
-  io.stderr:write("Uncaught exception:\n", traceback, "\n")
+  stdout:flush()
+  stderr:write("Uncaught exception:\n", trace, "\n")
   exit(255)
 end
 
 local function capture(err)
   local message = type(err) == "string" and err or tostring(err)
-  return { value = err, traceback = debug.traceback(message, 2) }
+  return { value = err, traceback = traceback(message, 2) }
+end
+
+-- Reports what xpcall(..., capture) caught. Out of memory, Lua calls no handler: the
+-- error is the message alone, and the traceback is the one from here (the failed
+-- allocation's memory is free again by now).
+local function failed(e)
+  if type(e) == "table" then return uncaught(e.value, e.traceback) end
+  uncaught(e, traceback(tostring(e) .. "\n(the stack where it was raised is gone)", 2))
 end
 
 -- Every callback the loop runs goes through here.
 local function trampoline(fn, ...)
   local ok, e = xpcall(fn, capture, ...)
-  if not ok then uncaught(e.value, e.traceback) end
+  if not ok then failed(e) end
 end
 -- Batch runners (lua_lib/timer.lua) call their callbacks through it too.
 native.trampoline = trampoline
@@ -144,7 +158,7 @@ local function body(run, fn, n, a, b, c)
     -- The worker returns only through an error, which ends the callback it was in:
     -- report it, and serve the next callback.
     local ok, e = xpcall(worker, capture, run, fn, n, a, b, c)
-    if not ok then uncaught(e.value, e.traceback) end
+    if not ok then failed(e) end
     run, fn, n, a, b, c = coroutine.yield(DONE)
   end
 end

@@ -13,6 +13,8 @@ load it once. The not-found error lists every path tried.
 ]]
 
 local native = ...
+-- (Its own reference, taken at start: a script may replace the global.)
+local io = io
 
 -- Path helpers (lua_lib/path.lua has the full set; this is the part the loader needs
 -- before any module exists).

@@ -31,6 +31,8 @@ local httpDate = http.date
 local errorResponse = http.errorResponse
 
 local running = coroutine.running
+-- (Taken at load: a script that replaces `debug` must not break error reports.)
+local traceback = debug.traceback
 local queueWrite = uv.queue_write_fast
 local coHttpNext = uv.co_http_next
 local nowFast, bufferedFast = uv.now_fast, uv.http_buffered_fast
@@ -408,7 +410,7 @@ function Server:process_request(client, client_ip, count, redis_module)
   local ctx = { logger = false, client = false, cfg = false }
   ctx.logger, ctx.client, ctx.cfg = self.logger, client, cfg
   if redis_module ~= nil then ctx.redis_module = redis_module end
-  local ok, content, status, rheaders = xpcall(self.handle, debug.traceback, method, path, args, headers, body, ctx)
+  local ok, content, status, rheaders = xpcall(self.handle, traceback, method, path, args, headers, body, ctx)
   if not ok then
     self.logger:error("handler error for " .. method .. " " .. url .. ":\n" .. tostring(content))
     content, status, rheaders = "Internal Server Error\n", 500, { ["content-type"] = "text/plain" }
@@ -582,7 +584,7 @@ function Server:_serveConnection(handle)
   -- the whole connection, not each request: a request's trace, which starts after a
   -- wait inside process_request, cannot return into an xpcall below it; a hello
   -- request took 21k instructions instead of 12.2k that way.)
-  local ok, err = xpcall(serveRequests, debug.traceback, self, client, ip)
+  local ok, err = xpcall(serveRequests, traceback, self, client, ip)
   if not ok then
     self.logger:error("connection from " .. ip .. " failed:\n" .. tostring(err))
     if not client.headWritten then client:write(errorResponse(500)) end
