@@ -20,8 +20,11 @@ connection holds no coroutine. A response's head and a known-length body leave i
 write.
 
 Server: `server.headersTimeout` (ms, default 60000) bounds the time to receive a
-whole request head, idle keep-alive time included; `server.maxHeaderSize` (8192)
-gives 431/414 beyond it. A Lua error in the handler is logged with its traceback and
+whole request head, idle keep-alive time included; `server.requestTimeout` (300000,
+node's) the whole request, body included, from the same start; `server.bodyTimeout`
+(30000) the wait for each piece of a body. A request cut by the last two gets a 408
+if its response has not started. `server.maxHeaderSize` (8192) gives 431/414 beyond
+it. A Lua error in the handler is logged with its traceback and
 answered with a 500 if the response has not started (else the connection is closed);
 the server keeps serving.
 
@@ -628,9 +631,14 @@ local Server = net.Server:extend()
 function Server:initialize(onRequest)
   net.Server.initialize(self, {})
   self.headersTimeout = 60000
+  self.requestTimeout = 300000
+  self.bodyTimeout = 30000
   self.maxHeaderSize = 8192
   -- Connections waiting for a request head: socket -> the loop time the wait began.
   self._waiting = {}
+  -- Connections receiving a request body: socket -> its response. (The socket holds
+  -- when the request began, _reqStart, and when the body last moved, _bodyLast.)
+  self._bodies = {}
   -- Connections idle between requests: socket -> true.
   self._idle = {}
   -- (Here rather than left to the class: every wait for a request reads it.)
@@ -638,26 +646,18 @@ function Server:initialize(onRequest)
   if onRequest then self:on('request', onRequest) end
 end
 
--- The headers timeout, without a timer per request: one timer per server looks at the
--- connections waiting for a head a few times per timeout and cuts those that have
--- waited too long. The wait counts from its start across all reads, so a client that
--- trickles bytes is cut off like one that sends nothing.
+-- The timeouts, without a timer per request: one timer per server looks at the
+-- connections waiting for a head, and at those receiving a body, a few times per
+-- timeout, and cuts those that have waited too long. The waits count from their start
+-- across all reads, so a client that trickles bytes is cut off like one that sends
+-- nothing.
 function Server:_startSweep()
   if self._sweep then return end
-  local timeout = self.headersTimeout
-  local interval = math.max(10, math.min(1000, math.floor(timeout / 4)))
+  local shortest = math.min(self.headersTimeout, self.requestTimeout, self.bodyTimeout)
+  local interval = math.max(10, math.min(1000, math.floor(shortest / 4)))
   local t = uv.new_timer()
   t:unref()
-  t:start(interval, interval, function()
-    local now = uv.now()
-    self._now = now
-    for socket, since in pairs(self._waiting) do
-      if now - since >= self.headersTimeout then
-        self._waiting[socket] = nil
-        socket:destroy()
-      end
-    end
-  end)
+  t:start(interval, interval, function() self:_timeOut(uv.now()) end)
   self._sweep = t
   self._now = uv.now()
 end
@@ -695,6 +695,26 @@ end
 
 local function sendError(socket, status)
   socket._handle:queue_write(errorResponse(status))
+end
+
+-- One look at the waits (the sweep's timer calls it).
+function Server:_timeOut(now)
+  self._now = now
+  for socket, since in pairs(self._waiting) do
+    if now - since >= self.headersTimeout then
+      self._waiting[socket] = nil
+      socket:destroy()
+    end
+  end
+  for socket, res in pairs(self._bodies) do
+    if now - socket._reqStart >= self.requestTimeout or now - socket._bodyLast >= self.bodyTimeout then
+      self._bodies[socket] = nil
+      -- (The connection's coroutine, waiting for the body, then hears the close and
+      -- ends the request as aborted.)
+      if not res.headersSent then sendError(socket, 408) end
+      closeConnection(socket)
+    end
+  end
 end
 
 local serve
@@ -746,6 +766,7 @@ end
 local function endConnection(self, socket, req, res)
   self._waiting[socket] = nil
   self._idle[socket] = nil
+  self._bodies[socket] = nil
   if req and not req.complete then
     req.aborted = true
     req:emit('aborted')
@@ -795,6 +816,7 @@ function serve(self, socket, dec, hkey, hgen, req, res)
     if a or dec:idle() then return endConnection(self, socket, req, res) end
     dec:eof()
   elseif ev == EV_HEAD then
+    local since = self._waiting[socket] or self._now
     self._waiting[socket] = nil
     self._idle[socket] = nil
     req = IncomingMessage:request(socket, b, c, d, e, f)
@@ -819,11 +841,17 @@ function serve(self, socket, dec, hkey, hgen, req, res)
     end
     if a then -- no body: the message ended with its head
       ev = EV_END
+    elseif not rawget(socket, "destroyed") then
+      -- A body follows: requestTimeout and bodyTimeout apply until it has come.
+      socket._reqStart, socket._bodyLast = since, self._now
+      self._bodies[socket] = res
     end
   elseif ev == EV_BODY then
+    socket._bodyLast = self._now
     req:push(a)
   end
   if ev == EV_END then
+    self._bodies[socket] = nil
     req.complete = true
     req:push(nil)
     -- Answer in order: the next request waits until this response is done.

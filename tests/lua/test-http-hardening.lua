@@ -147,6 +147,60 @@ require('tap')(function(test)
     end)
   end)
 
+  test("http: a stalled body gets a 408 after bodyTimeout, a trickled one after requestTimeout", function(expect)
+    local net = require('net')
+    local uv = require('uv')
+    local aborted = 0
+    local server = http.createServer(function(req, res)
+      req:on('data', function() end)
+      req:on('aborted', function() aborted = aborted + 1 end)
+      req:on('end', function() res:finish("whole body") end)
+    end)
+    server.bodyTimeout = 200
+    server.requestTimeout = 600
+    -- Sends a head that promises 100 bytes, then `step(c)` bytes every 50 ms; done
+    -- with the reply and the time it took.
+    local function client(port, step, done)
+      local started, got, t = uv.now(), {}, nil
+      local c
+      c = net.connect(port, "127.0.0.1", function()
+        c:write("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nab")
+        t = timer.setInterval(50, function() if step > 0 and not c.destroyed then c:write(("x"):rep(step)) end end)
+      end)
+      c:on('data', function(d)
+        got[#got + 1] = d
+        timer.clearInterval(t) -- (a byte sent after the server closed would be reset)
+      end)
+      -- (The server closes with the client still sending, so the client may see a
+      -- reset after the reply rather than its end.)
+      local finished = false
+      local function finish()
+        if finished then return end
+        finished = true
+        timer.clearInterval(t)
+        c:destroy()
+        done(table.concat(got), uv.now() - started)
+      end
+      c:on('end', finish)
+      c:on('error', finish)
+    end
+    server:listen(0, "127.0.0.1", function()
+      local port = server:address().port
+      client(port, 0, expect(function(reply, ms)
+        assert(reply:find("^HTTP/1.1 408 "), reply)
+        assert(ms >= 200 and ms < 1500, ms)
+        -- One byte every 50 ms is never idle for 200 ms, but the request as a whole
+        -- runs past 600 ms.
+        client(port, 1, expect(function(reply2, ms2)
+          assert(reply2:find("^HTTP/1.1 408 "), reply2)
+          assert(ms2 >= 600 and ms2 < 2500, ms2)
+          assert(aborted == 2, aborted)
+          server:close()
+        end))
+      end))
+    end)
+  end)
+
   test("http client: a path, method or header that would change the request is refused", function()
     local ok, err = pcall(http.request, { host = "127.0.0.1", port = 1, path = "/a HTTP/1.1\r\nX: y" })
     assert(not ok and tostring(err):find("ERR_UNESCAPED_CHARACTERS", 1, true), err)
