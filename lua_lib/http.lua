@@ -493,9 +493,17 @@ function ServerResponse:new(socket, req)
     _http10 = false,
   }, self.meta)
   res.socket, res.connection = socket, socket
-  res._keepAlive, res._http10 = req.keepAlive, req.httpVersion == "1.0"
-  if req.method == "HEAD" then res._noBody = true end
+  -- (luvit makes a response from its socket alone: then it closes the connection.)
+  if req then
+    res._keepAlive, res._http10 = req.keepAlive, req.httpVersion == "1.0"
+    if req.method == "HEAD" then res._noBody = true end
+  end
   return res
+end
+
+-- Sends the head now (chunked, if no Content-Length was set), as node and luvit do.
+function ServerResponse:flushHeaders()
+  if not self.headersSent then self:_send(self:_head(nil)) end
 end
 
 -- writeHead(statusCode, [reason], [headers])
@@ -643,6 +651,7 @@ function Server:initialize(onRequest)
   self._idle = {}
   -- (Here rather than left to the class: every wait for a request reads it.)
   self._closing = false
+  self._connections = 0
   if onRequest then self:on('request', onRequest) end
 end
 
@@ -749,7 +758,15 @@ function Server:_onConnection(handle)
   local socket = net.Socket:new({ handle = handle })
   socket:pause() -- this server reads; the Socket must not
   self:emit('connection', socket)
+  return self:_serve(socket)
+end
+
+-- Serves HTTP on a connected net.Socket (luvit's handleConnection; _onConnection).
+function Server:_serve(socket)
+  local handle = socket._handle
+  if not handle then error("http: the socket has no handle to serve on", 3) end
   local dec = codec.decoder("request", self.maxHeaderSize)
+  self._connections = self._connections + 1
   self:_startSweep()
   local hkey, hgen = handle:id()
   socket._hkey, socket._hgen, socket._server, socket._dec = hkey, hgen, self, dec
@@ -767,6 +784,13 @@ local function endConnection(self, socket, req, res)
   self._waiting[socket] = nil
   self._idle[socket] = nil
   self._bodies[socket] = nil
+  self._connections = self._connections - 1
+  -- A server that does not listen (handleConnection's) needs its timer only while it
+  -- has connections.
+  if self._connections == 0 and not self._handle and self._sweep then
+    self._sweep:close()
+    self._sweep = nil
+  end
   if req and not req.complete then
     req.aborted = true
     req:emit('aborted')
@@ -1117,11 +1141,25 @@ local function createServer(onRequest)
   return Server:new(onRequest)
 end
 
-local function request(options, onResponse)
+-- luvit's: serves HTTP on a socket accepted elsewhere (a net server's), with
+-- onRequest(req, res) for each request, as createServer's server would.
+local function handleConnection(socket, onRequest)
+  local server = Server:new(onRequest)
+  socket:pause() -- the server reads; the Socket must not
+  return server:_serve(socket)
+end
+
+-- luvit's: request options from a URL string (a table is returned as it is).
+local function parseUrl(options)
   if type(options) == "string" then
     local u = require('url').parse(options)
-    options = { hostname = u.hostname, port = u.port, path = u.path, protocol = u.protocol }
+    options = { hostname = u.hostname, host = u.hostname, port = u.port, path = u.path, protocol = u.protocol }
   end
+  return options
+end
+
+local function request(options, onResponse)
+  options = parseUrl(options)
   if type(options) ~= "table" then
     error("http.request: options must be a table or a URL string, got " .. type(options), 2)
   end
@@ -1139,8 +1177,10 @@ end
 
 local get = getter(request)
 
-return {
+return setmetatable({
   createServer = createServer,
+  handleConnection = handleConnection,
+  parseUrl = parseUrl,
   request = request,
   get = get,
   Server = Server,
@@ -1163,4 +1203,13 @@ return {
   lowerName = lower,
   appendHeader = appendHeader,
   getter = getter,
-}
+}, {
+  -- luvit keeps http-header's headerMeta here too; loaded when first read.
+  __index = function(http, key)
+    if key == "headerMeta" then
+      local meta = require('http-header').headerMeta
+      rawset(http, key, meta)
+      return meta
+    end
+  end,
+})
