@@ -558,9 +558,16 @@ end
 function Server:_serveConnection(handle)
   local cfg = self.cfg
   if self._active >= cfg.connection_limit then
-    handle:queue_write(errorResponse(503))
-    uv.close_after_flush(handle)
-    self.logger:warn("connection limit reached: answered 503")
+    if self._tls then
+      -- A 503 here would go out in plaintext, before any handshake, to a client
+      -- that speaks TLS: close cleanly instead.
+      handle:close()
+      self.logger:warn("connection limit reached: closed a TLS connection")
+    else
+      handle:queue_write(errorResponse(503))
+      uv.close_after_flush(handle)
+      self.logger:warn("connection limit reached: answered 503")
+    end
     return
   end
   self._active = self._active + 1

@@ -174,6 +174,33 @@ require('tap')(function(test)
     end)
   end)
 
+  test("http.server over TLS past connection_limit closes, and writes no plaintext 503", function(expect)
+    local srv = assert(hserver.new({ port = 0, log_level = "error", connection_limit = 1, ssl = {
+      default = { cert = F .. "localhost.pem", key = F .. "localhost.key" },
+    } }, function() return "ok" end))
+    timer.setImmediate(function() srv:serve() end)
+    timer.setImmediate(function()
+      local net = require('net')
+      local held = net.connect(srv.port, "127.0.0.1")
+      held:on('error', function() end)
+      timer.setTimeout(30, function()
+        local got = {}
+        local c = net.connect(srv.port, "127.0.0.1")
+        c:on('data', function(d) got[#got + 1] = d end)
+        local function done()
+          local reply = table.concat(got)
+          assert(not reply:find("HTTP/1.1 503", 1, true), reply)
+          assert(reply == "", "nothing at all before a handshake: " .. reply)
+          c:destroy()
+          held:destroy()
+          srv:stop()
+        end
+        c:on('end', expect(done))
+        c:on('error', function() end)
+      end)
+    end)
+  end)
+
   test("bad TLS configs name the file", function()
     local srv, err = hserver.new({ ssl = { default = { cert = F .. "localhost.pem", key = F .. "example.com.key" } } })
     assert(srv == nil and err:find("example.com.key", 1, true) and err:find("does not go with"), tostring(err))
