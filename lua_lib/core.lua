@@ -75,10 +75,12 @@ function Object:defineLazy(makers)
   meta.__index = lazyIndex(self, all)
 end
 
--- Is `obj` an instance of `class` or of one of its subclasses?
+-- Is `obj` an instance of `class` or of one of its subclasses? (A class counts as
+-- an instance of itself and of its ancestors, as in luvit: instanceof(Object, Object).)
 local function instanceof(obj, class)
   if type(obj) ~= "table" or type(class) ~= "table" then return false end
-  local mt = getmetatable(obj)
+  -- (A class holds its own meta; an instance has its class's as metatable.)
+  local mt = rawget(obj, "meta") or getmetatable(obj)
   while mt do
     if (mt.class or mt.__index) == class then return true end
     local super = mt.super
@@ -124,6 +126,10 @@ function Emitter:on(name, callback)
 end
 Emitter.addListener = Emitter.on
 
+-- The listener each `once` wrapper stands for, so that removeListener(name, fn)
+-- finds it by fn (weak: a wrapper goes with its registration).
+local onceOf = setmetatable({}, { __mode = "k" })
+
 function Emitter:once(name, callback)
   if type(callback) ~= "function" then
     error("Emitter:once: listener for '" .. tostring(name) .. "' must be a function, got " .. type(callback), 2)
@@ -132,6 +138,7 @@ function Emitter:once(name, callback)
     self:removeListener(name, wrapped)
     return callback(...)
   end
+  onceOf[wrapped] = callback
   return self:on(name, wrapped)
 end
 
@@ -152,10 +159,7 @@ function Emitter:emit(name, ...)
   local all = rawget(self, "_handlers")
   local list = all and all[name]
   if not list or list.n == 0 then
-    if name == "error" then
-      local err = ...
-      error(err == nil and "Unhandled 'error' event" or err, 2)
-    end
+    if name == "error" then return self:_unhandledError(...) end
     return self
   end
   list.emitting = list.emitting + 1
@@ -179,7 +183,8 @@ function Emitter:removeListener(name, callback)
   local list = all and all[name]
   if not list then return end
   for i = 1, list.n do
-    if list[i] == callback or callback == nil then
+    local fn = list[i]
+    if callback == nil or fn and (fn == callback or onceOf[fn] == callback) then
       list[i] = false
       list.dirty = true
       if callback ~= nil then break end
@@ -225,6 +230,28 @@ function Emitter:listeners(name)
     end
   end
   return out
+end
+
+-- An 'error' nobody listens for goes, as in luvit, to the process's 'error'
+-- listeners if it has any (with the emitter after it); otherwise it is dropped,
+-- and logged at warn level. It is not raised.
+function Emitter:_unhandledError(err, ...)
+  local process = rawget(_G, "process")
+  if process and self ~= process and process:listenerCount('error') > 0 then
+    process:emit('error', err, self)
+    return self
+  end
+  require('uv').log("warn", "core", "unhandled 'error' event: " .. tostring(err))
+  return self
+end
+
+-- Forwards `name` events to `target` (luvit's propagate). Returns target.
+function Emitter:propagate(name, target)
+  if target and target.emit then
+    self:on(name, function(...) target:emit(name, ...) end)
+    return target
+  end
+  return self
 end
 
 -- A callback for node-style APIs: `self[name](self, ...)` on success, and the first

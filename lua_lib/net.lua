@@ -17,7 +17,7 @@ net: TCP servers and sockets, node-style.
 A Socket is a Duplex stream. TCP_NODELAY is on by default, and everything written in
 one callback leaves in one syscall. Errors are core.Error objects with a `code`
 ("ECONNREFUSED", "EADDRINUSE", ...) and a "CODE: message" `message`. A server's bind
-error goes to its 'error' event, and is an uncaught error when nobody listens.
+error goes to its 'error' event (unheard, it is logged and dropped, as in luvit).
 ]]
 
 local uv = require('uv')
@@ -311,7 +311,7 @@ function Server:listen(port, host, backlog, callback)
   if not ok then
     h:close()
     -- Reported after listen returns, so a listener attached next still hears it;
-    -- with no listener it is an uncaught error.
+    -- with no listener it goes where core.Emitter sends unheard errors.
     process.nextTick(function() self:emit('error', makeError(err, code)) end)
     return self
   end

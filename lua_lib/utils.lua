@@ -34,7 +34,7 @@ local function noop() end
 -- - `c` is a function (or nil): it is passed as the callback, and fn's return value
 --   is returned;
 -- - `c` is a coroutine (usually coroutine.running()): the coroutine waits for the
---   callback and gets its results, with `err` raised as an error.
+--   callback and gets its results, or `nil, err` (luvit's form).
 local function adapt(c, fn, ...)
   local n = select("#", ...)
   local args = { ... }
@@ -58,7 +58,7 @@ local function adapt(c, fn, ...)
     waiting = true
     coroutine.yield()
   end
-  if results[1] then error(results[1], 2) end
+  if results[1] then return nil, results[1] end
   return unpack(results, 2, results.n)
 end
 
@@ -69,5 +69,6 @@ return {
   dump = pp.dump,
   colorize = pp.colorize,
   prettyPrint = pp.prettyPrint,
+  strip = pp.strip,
   stripColors = pp.strip,
 }
