@@ -4,6 +4,7 @@ querystring: parse and build URL query strings.
   local qs = require('querystring')
   qs.parse("a=1&b=x%20y&a=2")         --> { a = { "1", "2" }, b = "x y" }
   qs.stringify({ a = "1", b = "x y" }) --> "a=1&b=x%20y"   (keys sorted)
+  qs.urlencode("a~b*c")                --> "a%7Eb*c"        (luvit's escaping)
 ]]
 
 local function unescape(s)
@@ -11,8 +12,10 @@ local function unescape(s)
   return (s:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
 end
 
+-- luvit's set of bytes left as they are: letters, digits and * - . _ (node leaves
+-- ~ ! ' ( ) too; luvit escapes them, and luvit is the spec here).
 local function escape(s)
-  return (tostring(s):gsub("[^%w%-_%.~]", function(c) return string.format("%%%02X", c:byte()) end))
+  return (tostring(s):gsub("[^%w%*%-%._]", function(c) return string.format("%%%02X", c:byte()) end))
 end
 
 local function parse(str, sep, eq)
@@ -54,4 +57,13 @@ local function stringify(t, sep, eq)
   return table.concat(parts, sep)
 end
 
-return { parse = parse, stringify = stringify, escape = escape, unescape = unescape, decode = parse, encode = stringify }
+return {
+  parse = parse,
+  stringify = stringify,
+  escape = escape,
+  unescape = unescape,
+  urlencode = escape,
+  urldecode = unescape,
+  decode = parse,
+  encode = stringify,
+}

@@ -9,7 +9,8 @@ timer: setTimeout and friends, luvit-style: the delay comes first.
   timer.sleep(50)   -- inside a coroutine: suspends it for 50 ms
 
 setTimeout returns a Timeout (t:unref(), t:ref(), t:has_ref(), t:is_active(),
-t:close()); setInterval returns a uv timer handle.
+t:close()); setInterval returns a uv timer handle. enroll/active/unenroll are
+luvit's idle timeouts for emitters (below).
 setTimeout, setInterval, clearTimeout, clearInterval and setImmediate are also
 globals, loaded on first use.
 ]]
@@ -256,7 +257,45 @@ local function sleep(delay)
   return uv.sleep(delay)
 end
 
+-- luvit's idle timeouts for objects (what net.Socket's setTimeout stands on there):
+-- enroll(item, ms) sets the timeout, active(item) (re)starts it at each activity, and
+-- after ms with no activity the item emits 'timeout' (if it is an emitter);
+-- unenroll(item) takes it off. One uv timer per enrolled item, restarted in place.
+local function unenroll(item)
+  local t = rawget(item, "_idleTimer")
+  if t then
+    t:close()
+    item._idleTimer = nil
+  end
+  item._idleTimeout = -1
+end
+
+local function enroll(item, ms)
+  if type(ms) ~= "number" then
+    error("timer.enroll: argument #2 must be a number of milliseconds, got " .. type(ms), 2)
+  end
+  unenroll(item)
+  item._idleTimeout = ms
+end
+
+local function active(item)
+  local ms = item._idleTimeout
+  if not ms or ms < 0 then return end
+  local t = rawget(item, "_idleTimer")
+  if not t then
+    t = uv.new_timer()
+    item._idleTimer = t
+  end
+  item._idleStart = uv.now()
+  t:start(ms, 0, function()
+    if item.emit then item:emit('timeout') end
+  end)
+end
+
 return {
+  enroll = enroll,
+  unenroll = unenroll,
+  active = active,
   setTimeout = setTimeout,
   setInterval = setInterval,
   clearTimeout = clearTimer,

@@ -3,9 +3,14 @@ url: parse and format URLs, as node's legacy url module.
 
   local url = require('url')
   local u = url.parse("http://user@example.com:8080/a/b?x=1#top")
-  --> u.protocol "http:", u.hostname "example.com", u.port "8080", u.pathname "/a/b",
-  --  u.search "?x=1", u.query "x=1", u.path "/a/b?x=1", u.hash "#top", u.auth "user"
+  --> u.protocol "http" (luvit's: no colon), u.hostname "example.com", u.port "8080",
+  --  u.pathname "/a/b", u.search "?x=1", u.query "x=1", u.path "/a/b?x=1",
+  --  u.hash "#top", u.auth "user"
   local q = url.parse("/p?a=1&b=2", true).query   --> { a = "1", b = "2" }
+  url.resolve("http://a/b/c/d", "../e?f")           --> "http://a/b/e?f"
+
+resolve and resolveObject follow RFC 3986 (section 5.2); resolveObject returns the
+parsed result.
 ]]
 
 local querystring = require('querystring')
@@ -23,7 +28,7 @@ local function parse(str, parseQueryString)
   end
   local protocol = rest:match("^(%a[%w+.-]*:)")
   if protocol then
-    u.protocol = protocol:lower()
+    u.protocol = protocol:lower():sub(1, -2)
     rest = rest:sub(#protocol + 1)
   end
   if rest:sub(1, 2) == "//" then
@@ -61,7 +66,13 @@ end
 
 local function format(u)
   local parts = {}
-  if u.protocol then parts[#parts + 1] = u.protocol .. "//" end
+  local hasHost = u.host ~= nil or u.hostname ~= nil
+  if u.protocol then
+    -- (With or without its colon: luvit's parse gives it without, node's with.)
+    parts[#parts + 1] = u.protocol:gsub(":$", "") .. ":" .. (hasHost and "//" or "")
+  elseif hasHost then
+    parts[#parts + 1] = "//"
+  end
   if u.auth then parts[#parts + 1] = u.auth .. "@" end
   if u.host then
     parts[#parts + 1] = u.host
@@ -79,4 +90,67 @@ local function format(u)
   return table.concat(parts)
 end
 
-return { parse = parse, format = format }
+-- RFC 3986, section 5.2.4: a path with its "." and ".." segments applied.
+local function removeDots(path)
+  local out = {}
+  local absolute = path:sub(1, 1) == "/"
+  local segments = {}
+  for seg in (path .. "/"):gmatch("([^/]*)/") do segments[#segments + 1] = seg end
+  if absolute then table.remove(segments, 1) end
+  local last = segments[#segments]
+  for _, seg in ipairs(segments) do
+    if seg == ".." then
+      if #out > 0 then table.remove(out) end
+    elseif seg ~= "." then
+      out[#out + 1] = seg
+    end
+  end
+  -- A path that ended in "." or ".." names a directory: keep its slash.
+  if (last == "." or last == "..") and out[#out] ~= "" then out[#out + 1] = "" end
+  local joined = table.concat(out, "/")
+  return absolute and "/" .. joined or joined
+end
+
+-- `relative` resolved against `source` (URL strings, or tables from parse).
+local function resolve(source, relative)
+  local base = type(source) == "table" and source or parse(source)
+  local rel = type(relative) == "table" and relative or parse(relative)
+  local t = {}
+  if rel.protocol then
+    t.protocol, t.auth, t.host, t.hostname, t.port = rel.protocol, rel.auth, rel.host, rel.hostname, rel.port
+    t.pathname, t.search = rel.pathname and removeDots(rel.pathname), rel.search
+  else
+    if rel.host then
+      t.auth, t.host, t.hostname, t.port = rel.auth, rel.host, rel.hostname, rel.port
+      t.pathname, t.search = rel.pathname and removeDots(rel.pathname), rel.search
+    else
+      t.auth, t.host, t.hostname, t.port = base.auth, base.host, base.hostname, base.port
+      local path = rel.pathname
+      if path == nil or path == "" then
+        t.pathname = base.pathname
+        t.search = rel.search or base.search
+      else
+        if path:sub(1, 1) ~= "/" then
+          -- Merged with the base's directory (RFC 3986, 5.2.3).
+          local bpath = base.pathname
+          if (base.host ~= nil) and (bpath == nil or bpath == "") then
+            path = "/" .. path
+          else
+            path = ((bpath or ""):match("^(.*/)") or "") .. path
+          end
+        end
+        t.pathname, t.search = removeDots(path), rel.search
+      end
+    end
+    t.protocol = base.protocol
+  end
+  t.hash = rel.hash
+  return format(t)
+end
+
+-- resolve, parsed.
+local function resolveObject(source, relative)
+  return parse(resolve(source, relative))
+end
+
+return { parse = parse, format = format, resolve = resolve, resolveObject = resolveObject }

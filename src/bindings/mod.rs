@@ -282,10 +282,21 @@ pub fn native_table(lua: &Lua, state: &SharedState) -> Result<Table> {
     n.set(
         "json_parse",
         lua.create_function(move |lua, text: mlua::LuaString| {
-            let text = text
-                .to_str()
-                .map_err(|_| mlua::Error::runtime("json.parse: text is not valid UTF-8"))?;
-            json::parse(lua, &text, &omt)
+            let bytes = text.as_bytes();
+            match std::str::from_utf8(&bytes) {
+                Ok(text) => json::parse(lua, text, &omt),
+                // As any other bad input: nil and where it is (the documented form).
+                Err(e) => {
+                    let before = &bytes[..e.valid_up_to()];
+                    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+                    let column = before.len() - before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1) + 1;
+                    (
+                        Value::Nil,
+                        format!("invalid UTF-8 at line {line} column {column}"),
+                    )
+                        .into_lua_multi(lua)
+                }
+            }
         })?,
     )?;
     n.set(

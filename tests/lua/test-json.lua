@@ -26,6 +26,9 @@ require('tap')(function(test)
     assert(v == nil and err:find("trailing"), tostring(err))
     v, err = JSON.parse('')
     assert(v == nil and err)
+    -- Invalid UTF-8 too (it used to raise).
+    v, err = JSON.parse('{"a":\n "\255"}')
+    assert(v == nil and err == "invalid UTF-8 at line 2 column 3", tostring(err))
   end)
 
   test("stringify compact", function()

@@ -241,4 +241,26 @@ require('tap')(function(test)
       assert(#after == 5 and after[5] == 5, #after)
     end))
   end)
+
+  test("enroll, active and unenroll: an idle timeout that activity pushes back (luvit)", function(expect)
+    local uv = require('uv')
+    local Emitter = require('core').Emitter
+    local item = Emitter:new()
+    local started = uv.now()
+    timer.enroll(item, 60)
+    timer.active(item)
+    timer.setTimeout(40, function() timer.active(item) end) -- activity: 60 ms more from here
+    item:on('timeout', expect(function()
+      local elapsed = uv.now() - started
+      assert(elapsed >= 95, "fired after " .. elapsed .. " ms: the activity did not push it back")
+      timer.unenroll(item)
+    end))
+    -- Unenrolled before it is due: it never fires.
+    local quiet = Emitter:new()
+    quiet:on('timeout', function() error("an unenrolled item timed out") end)
+    timer.enroll(quiet, 20)
+    timer.active(quiet)
+    timer.unenroll(quiet)
+    assert(quiet._idleTimeout == -1)
+  end)
 end)
