@@ -205,7 +205,8 @@ function Socket:connect(port, host, callback)
     process.nextTick(function() self:destroy(makeError(rerr, rcode)) end)
     return self
   end
-  self._handle = uv.new_tcp()
+  -- (A socket bound first keeps its handle.)
+  if not self._handle then self._handle = uv.new_tcp() end
   local ok, err, code = self._handle:connect(ip, port, function(cerr, ccode)
     self.connecting = false
     -- Destroyed while connecting: the connect was canceled, as the script asked.
@@ -249,6 +250,67 @@ function Socket:setKeepAlive(enable, initialDelay)
   if self._handle then
     self._handle:keepalive(enable and true or false, initialDelay and math.floor(initialDelay / 1000) or nil)
   end
+  return self
+end
+
+-- luvit's names for the same (and its buffer sizes and shutdown, over the handle's).
+function Socket:nodelay(enable) return self:setNoDelay(enable) end
+
+function Socket:keepalive(enable, delay)
+  if self._handle then self._handle:keepalive(enable and true or false, delay) end
+  return self
+end
+
+function Socket:getSendBufferSize()
+  if not self._handle then return nil, "EBADF: socket is closed", "EBADF" end
+  return self._handle:send_buffer_size()
+end
+
+function Socket:getRecvBufferSize()
+  if not self._handle then return nil, "EBADF: socket is closed", "EBADF" end
+  return self._handle:recv_buffer_size()
+end
+
+local function checkSize(size, name)
+  if type(size) ~= "number" or size <= 0 then
+    error("net.Socket:" .. name .. ": size must be a number greater than 0, got " .. tostring(size), 3)
+  end
+end
+
+function Socket:setSendBufferSize(size)
+  checkSize(size, "setSendBufferSize")
+  if not self._handle then return nil, "EBADF: socket is closed", "EBADF" end
+  return self._handle:send_buffer_size(size)
+end
+
+function Socket:setRecvBufferSize(size)
+  checkSize(size, "setRecvBufferSize")
+  if not self._handle then return nil, "EBADF: socket is closed", "EBADF" end
+  return self._handle:recv_buffer_size(size)
+end
+
+-- Ends the writing side once queued writes are out (luvit's; node calls it end()).
+function Socket:shutdown(callback)
+  local handle = self._handle
+  if not handle or self.destroyed or handle:is_closing() then
+    if callback then callback() end
+    return
+  end
+  if not handle:shutdown(callback or function() end) and callback then callback() end
+end
+
+-- Binds the socket before it connects (luvit's: options { host, port }).
+function Socket:bind(options, callback)
+  options = options or {}
+  if not self._handle then self._handle = uv.new_tcp() end
+  local ip, err, code = resolve(options.host or "0.0.0.0")
+  local ok = ip
+  if ok then ok, err, code = self._handle:bind(ip, options.port or 0) end
+  if not ok then
+    process.nextTick(function() self:emit('error', makeError(err, code)) end)
+    return self
+  end
+  if callback then process.nextTick(callback) end
   return self
 end
 
@@ -341,6 +403,11 @@ function Server:close(callback)
     process.nextTick(function() self:emit('close') end)
   end
   return self
+end
+
+-- luvit's: stops listening at once (as close; its callback gets 'close').
+function Server:destroy(callback)
+  return self:close(callback)
 end
 
 function Server:ref()

@@ -6,9 +6,11 @@ utils: small helpers luvit code leans on.
   -- adapt: one function serving both callback and coroutine callers
   local function read(path, callback) return utils.adapt(callback, fs_read, path) end
   print(utils.dump({ 1, 2 }))
+  utils.stdout:write("through a stream handle\n")   -- stdin/stdout/stderr: made on first use
 ]]
 
 local pp = require('pretty-print')
+local uv = require('uv')
 
 local unpack = unpack or table.unpack
 
@@ -62,13 +64,44 @@ local function adapt(c, fn, ...)
   return unpack(results, 2, results.n)
 end
 
-return {
+-- Resumes `thread`, raising its error (with its traceback) if it fails (luvit's).
+local function assertResume(thread, ...)
+  local ok, err = coroutine.resume(thread, ...)
+  if not ok then error(debug.traceback(thread, tostring(err)), 0) end
+end
+
+-- luvit's stdin, stdout and stderr: stream handles over descriptors 0-2 (a tty, or a
+-- pipe handle over a pipe, socket or file), made when first read. (Not at load: a
+-- handle makes its descriptor non-blocking, which C's stdio under print and io.write
+-- does not expect.)
+local STDIO = { stdin = 0, stdout = 1, stderr = 2 }
+
+local function stdioHandle(fd)
+  if uv.guess_handle(fd) == "tty" then return assert(uv.new_tty(fd, fd == 0)) end
+  local pipe = uv.new_pipe(false)
+  assert(pipe:open(fd))
+  return pipe
+end
+
+local luaPrint = print
+
+return setmetatable({
   bind = bind,
   noop = noop,
   adapt = adapt,
+  assertResume = assertResume,
+  print = luaPrint,
   dump = pp.dump,
   colorize = pp.colorize,
   prettyPrint = pp.prettyPrint,
   strip = pp.strip,
   stripColors = pp.strip,
-}
+}, {
+  __index = function(utils, key)
+    local fd = STDIO[key]
+    if fd == nil then return nil end
+    local handle = stdioHandle(fd)
+    rawset(utils, key, handle)
+    return handle
+  end,
+})

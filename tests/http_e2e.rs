@@ -231,7 +231,10 @@ fn seed_http_examples() {
         .spawn()
         .unwrap();
     let line = first_line(&mut server);
-    assert_eq!(line, format!("Server listening at http://localhost:{port}/\n"));
+    assert_eq!(
+        line,
+        format!("Server listening at http://localhost:{port}/\n")
+    );
     let reply = raw(
         port,
         b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",

@@ -289,7 +289,12 @@ pub fn native_table(lua: &Lua, state: &SharedState) -> Result<Table> {
                 Err(e) => {
                     let before = &bytes[..e.valid_up_to()];
                     let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-                    let column = before.len() - before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1) + 1;
+                    let column = before.len()
+                        - before
+                            .iter()
+                            .rposition(|&b| b == b'\n')
+                            .map_or(0, |i| i + 1)
+                        + 1;
                     (
                         Value::Nil,
                         format!("invalid UTF-8 at line {line} column {column}"),

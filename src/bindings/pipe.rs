@@ -141,6 +141,18 @@ fn add_methods<M: UserDataMethods<Pipe>>(methods: &mut M) {
             }),
         ) {
             Ok(()) => true.into_lua_multi(lua),
+            // epoll refuses regular files and /dev/null (EPERM), as stdio may be:
+            // those stay unregistered and are read and written directly (they never
+            // block), as a tty handle does with them.
+            Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
+                if let Some(s) = st.stream(this.id) {
+                    s.transport = Transport::Fd(Fd {
+                        fd,
+                        registered: false,
+                    });
+                }
+                true.into_lua_multi(lua)
+            }
             Err(e) => io_error_values(lua, &e),
         }
     });

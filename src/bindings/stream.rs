@@ -110,8 +110,64 @@ pub fn start_connect(
     }
 }
 
+/// `handle:send_buffer_size([size])` and `recv_buffer_size`, as luv's: with no size
+/// (or 0), the socket's buffer size; with one, it is set and 0 returned.
+fn buffer_size(
+    lua: &Lua,
+    this: &LuvHandle,
+    size: Option<i64>,
+    option: libc::c_int,
+    name: &str,
+) -> Result<MultiValue> {
+    if let Some(values) = closed(lua, this) {
+        return values;
+    }
+    let mut st = this.state.borrow_mut();
+    let Some(fd) = stream(&mut st, this, name)?.transport.raw_fd() else {
+        return error_values(lua, "EBADF", "the handle has no socket yet");
+    };
+    // SAFETY: plain get/setsockopt on a descriptor the handle owns, with an int that
+    // lives across the call.
+    unsafe {
+        let mut value: libc::c_int =
+            size.unwrap_or(0).clamp(0, libc::c_int::MAX as i64) as libc::c_int;
+        let len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        if value > 0 {
+            let p = (&value as *const libc::c_int).cast();
+            if libc::setsockopt(fd, libc::SOL_SOCKET, option, p, len) != 0 {
+                return io_error_values(lua, &io::Error::last_os_error());
+            }
+            return 0.into_lua_multi(lua);
+        }
+        let mut got_len = len;
+        let p = (&mut value as *mut libc::c_int).cast();
+        if libc::getsockopt(fd, libc::SOL_SOCKET, option, p, &mut got_len) != 0 {
+            return io_error_values(lua, &io::Error::last_os_error());
+        }
+        value.into_lua_multi(lua)
+    }
+}
+
 /// The methods of every stream kind.
 pub fn add_methods<T: Luv, M: UserDataMethods<T>>(methods: &mut M) {
+    methods.add_method("send_buffer_size", |lua, this, size: Option<i64>| {
+        buffer_size(
+            lua,
+            this.handle(),
+            size,
+            libc::SO_SNDBUF,
+            "send_buffer_size",
+        )
+    });
+    methods.add_method("recv_buffer_size", |lua, this, size: Option<i64>| {
+        buffer_size(
+            lua,
+            this.handle(),
+            size,
+            libc::SO_RCVBUF,
+            "recv_buffer_size",
+        )
+    });
     methods.add_method(
         "listen",
         |lua, this, (backlog, cb): (Option<i32>, Option<mlua::Function>)| {

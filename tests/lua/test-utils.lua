@@ -32,6 +32,35 @@ require('tap')(function(test)
     assert(none == nil and tostring(err):find("EINVAL"), tostring(err))
   end)
 
+  test("assertResume raises a coroutine's error with its traceback", function()
+    local co = coroutine.create(function() error("inside") end)
+    local ok, err = pcall(utils.assertResume, co)
+    assert(not ok and err:find("inside") and err:find("stack traceback"), err)
+    local ran = false
+    utils.assertResume(coroutine.create(function(x) ran = x end), true)
+    assert(ran == true)
+    assert(utils.print == print and utils.prettyPrint)
+  end)
+
+  test("stdout and stderr are stream handles made on first use", function(expect)
+    local uv = require('uv')
+    assert(rawget(utils, "stdout") == nil, "not made at load")
+    local out = utils.stdout
+    local kind = uv.guess_handle(1)
+    assert(out and (kind == "tty" and out:get_type() == "tty" or out:get_type() == "pipe"), out:get_type())
+    assert(utils.stdout == out, "made once")
+    assert(utils.stderr ~= out and utils.stdin ~= nil)
+    -- (A comment line, harmless in TAP output.)
+    out:write("# written through utils.stdout\n", expect(function(err)
+      assert(not err, err)
+      -- (Closed, and forgotten, so that this test leaves no handle open.)
+      for _, name in ipairs({ "stdin", "stdout", "stderr" }) do
+        utils[name]:close()
+        rawset(utils, name, nil)
+      end
+    end))
+  end)
+
   test("strip is luvit's name for stripping colors", function()
     assert(utils.strip("\27[31mred\27[0m") == "red")
     assert(utils.strip == utils.stripColors)
