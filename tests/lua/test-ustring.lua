@@ -1,0 +1,28 @@
+-- luvit's ustring: UTF-8 strings as lists of characters.
+local ustring = require('ustring')
+
+require('tap')(function(test)
+  test("characters, not bytes", function()
+    local u = ustring.new("héllo wörld €")
+    assert(#u == 13, #u)
+    assert(u[2] == "é" and u[13] == "€" and u[8] == "ö")
+    assert(tostring(u) == "héllo wörld €")
+    assert(tostring(u:sub(1, 5)) == "héllo" and tostring(u:sub(-1)) == "€")
+    assert(tostring(u:upper()) == "HéLLO WöRLD €")
+    assert(tostring(u:reverse()) == "€ dlröw olléh")
+    assert(tostring(ustring.new("ab"):rep(3)) == "ababab")
+    local first, last = u:find("wö")
+    assert(first == 7 and last == 8, tostring(first) .. " " .. tostring(last))
+    assert(ustring.new("é") == ustring.new("é") and ustring.new("é") ~= ustring.new("e"))
+    assert(tostring(ustring.new("ü") .. ustring.new("ber")) == "über")
+    assert(ustring.chlen(("€"):byte(1)) == 3 and ustring.chlen(65) == 1)
+    assert(tostring(ustring.format("%d€", 5)) == "5€")
+  end)
+
+  test("invalid UTF-8 raises unless allowed", function()
+    local ok, err = pcall(ustring.new, "a\255b")
+    assert(not ok and tostring(err):find("invalid UTF%-8"), tostring(err))
+    assert(#ustring.new("a\255b", true) == 3)
+    assert(not pcall(ustring.new, "\226\130")) -- cut short
+  end)
+end)
