@@ -1077,6 +1077,7 @@ function ClientRequest:_readResponse(socket)
           return
         end
         dec:eof()
+        self._peerEnded = true
       end
     elseif ev == EV_HEAD then
       local head = IncomingMessage:response(socket, b, c, d, e, f)
@@ -1104,7 +1105,13 @@ function ClientRequest:_readResponse(socket)
         return
       end
     elseif ev == EV_ERROR then
-      self:_fail(net.makeError("HPE_INVALID: " .. tostring(b), "HPE_INVALID"))
+      if res and self._peerEnded then
+        -- The server closed in the middle of the body: node's (and luvit's) code for
+        -- a response cut short.
+        self:_fail(net.makeError("ECONNRESET: aborted", "ECONNRESET"))
+      else
+        self:_fail(net.makeError("HPE_INVALID: " .. tostring(b), "HPE_INVALID"))
+      end
       return
     end
   end
