@@ -144,8 +144,8 @@ fn the_listener_recovers_from_fd_exhaustion_without_spinning() {
     panic!("no request served within 1 s of the connections closing: {last:?}");
 }
 
-/// Runs a script under an address-space limit of 600 MB; its stdout.
-fn run_in_600_mb(script: &str) -> String {
+/// Runs a script under an address-space limit of 600 MB.
+fn output_in_600_mb(script: &str) -> std::process::Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_stardust"));
     cmd.args(["-e", script]).stdin(Stdio::null());
     // SAFETY: setrlimit is async-signal-safe, and nothing else runs in the child
@@ -162,7 +162,13 @@ fn run_in_600_mb(script: &str) -> String {
             Ok(())
         });
     }
-    let out = cmd.output().expect("stardust runs");
+    cmd.output().expect("stardust runs")
+}
+
+/// Runs a script under an address-space limit of 600 MB; its stdout, once it has
+/// exited with 0.
+fn run_in_600_mb(script: &str) -> String {
+    let out = output_in_600_mb(script);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
@@ -171,6 +177,23 @@ fn run_in_600_mb(script: &str) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     stdout
+}
+
+/// An uncaught "not enough memory" (LuaJIT's own) is reported as itself, with a
+/// traceback (before: the report failed on the error handler Lua skipped, and said
+/// "bad argument #2 to 'write'").
+#[test]
+fn running_out_of_memory_reports_not_enough_memory_and_a_traceback() {
+    let out = output_in_600_mb(
+        "require('timer').setTimeout(1, function() local s = string.rep('x', 1024 * 1024 * 1024) end)",
+    );
+    assert_eq!(out.status.code(), Some(255));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("Uncaught exception:\nnot enough memory"),
+        "{err}"
+    );
+    assert!(err.contains("stack traceback:"), "{err}");
 }
 
 /// A gzip bomb (1 GiB of zeros in about 1 MB) under an address-space limit of 600 MB:

@@ -29,4 +29,11 @@ local function raw(port, bytes, done, pattern)
   return c
 end
 
-return { raw = raw }
+-- An http server on an ephemeral port; ready(port, server) runs once it listens.
+local function serve(handler, ready)
+  local server = require('http').createServer(handler)
+  server:listen(0, "127.0.0.1", function() ready(server:address().port, server) end)
+  return server
+end
+
+return { raw = raw, serve = serve }

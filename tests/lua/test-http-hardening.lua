@@ -6,11 +6,7 @@ local timer = require('timer')
 
 local raw = require('./helpers').raw
 
-local function serve(handler, ready)
-  local server = http.createServer(handler)
-  server:listen(0, "127.0.0.1", function() ready(server:address().port, server) end)
-  return server
-end
+local serve = require('./helpers').serve
 
 -- An http.server on port 0; ready(srv) once it listens.
 local function lilush(handle, ready)
@@ -27,6 +23,18 @@ local INJECTED = "a\r\nSet-Cookie: pwned=1"
 local function refused(reply)
   assert(reply:find("^HTTP/1.1 500 "), reply)
   assert(not reply:find("pwned"), reply)
+end
+
+-- Sends `count` GETs one after the other, each reply to `refused`, then done().
+local function getEachRefused(port, count, expect, done)
+  local function one(n)
+    if n > count then return done() end
+    raw(port, GET, expect(function(reply)
+      refused(reply)
+      one(n + 1)
+    end))
+  end
+  one(1)
 end
 
 -- A smuggling attempt: the request is answered 400 and the connection closed, and
@@ -83,14 +91,7 @@ require('tap')(function(test)
       i = i + 1
       cases[i](res)
     end, function(port)
-      local function one(n)
-        if n > #cases then return server:close() end
-        raw(port, GET, expect(function(reply)
-          refused(reply)
-          one(n + 1)
-        end))
-      end
-      one(1)
+      getEachRefused(port, #cases, expect, function() server:close() end)
     end)
   end)
 
@@ -105,14 +106,7 @@ require('tap')(function(test)
       i = i + 1
       return handlers[i]()
     end, function(srv)
-      local function one(n)
-        if n > #handlers then return srv:stop() end
-        raw(srv.port, GET, expect(function(reply)
-          refused(reply)
-          one(n + 1)
-        end))
-      end
-      one(1)
+      getEachRefused(srv.port, #handlers, expect, function() srv:stop() end)
     end)
   end)
 

@@ -2,14 +2,8 @@ local http = require('http')
 local net = require('net')
 local timer = require('timer')
 
--- A server on an ephemeral port; ready(port, server) runs once it listens.
-local function serve(handler, ready)
-  local server = http.createServer(handler)
-  server:listen(0, "127.0.0.1", function() ready(server:address().port, server) end)
-  return server
-end
-
-local raw = require('./helpers').raw
+local helpers = require('./helpers')
+local serve, raw = helpers.serve, helpers.raw
 
 local function hello(req, res)
   local body = "Hello world\n"
