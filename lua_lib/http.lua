@@ -1025,8 +1025,9 @@ function ClientRequest:_connect()
     end
     self:_attach(socket)
   end)
+  -- (net passes uv's errors on as they are; http's are core.Errors with a code.)
   socket:on('error', function(err)
-    if not self._gotResponse then self:emit('error', err) end
+    if not self._gotResponse then self:emit('error', net.makeError(err)) end
   end)
   self.socket = socket
 end

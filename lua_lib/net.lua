@@ -12,12 +12,14 @@ net: TCP servers and sockets, node-style.
     client:write("hello")
   end)
   client:on('data', function(chunk) p(chunk) client:destroy() end)
-  client:on('error', function(err) print(err.code) end)   -- e.g. ECONNREFUSED
+  client:on('error', function(err) print(err) end)   -- e.g. ECONNREFUSED
 
 A Socket is a Duplex stream. TCP_NODELAY is on by default, and everything written in
-one callback leaves in one syscall. Errors are core.Error objects with a `code`
-("ECONNREFUSED", "EADDRINUSE", ...) and a "CODE: message" `message`. A server's bind
-error goes to its 'error' event (unheard, it is logged and dropped, as in luvit).
+one callback leaves in one syscall. Errors are passed on as luvit passes them, as uv
+gave them: a callback's is the error name ("ECONNREFUSED"), a failed call's "CODE:
+message" ("EADDRINUSE: address already in use"). A server's bind error goes to its
+'error' event (unheard, it is logged and dropped, as in luvit). (http turns them into
+core.Error objects with a `code`: makeError.)
 ]]
 
 local uv = require('uv')
@@ -27,9 +29,12 @@ local Duplex = stream.Duplex
 
 local Emitter, Error = core.Emitter, core.Error
 
+-- A core.Error with a `code`, from uv's error (a name, or "CODE: message"): what http
+-- and tls give their listeners.
 local function makeError(message, code)
+  if type(message) == "table" then return message end
   local err = Error:new(message)
-  err.code = code or err.code
+  err.code = code or err.code or (type(message) == "string" and message:match("^E[%u_]+$")) or nil
   return err
 end
 
@@ -111,9 +116,9 @@ function Socket:_connected()
   self._handle:nodelay(true)
 end
 
-function Socket:_onData(err, data, code)
+function Socket:_onData(err, data)
   if err then
-    return self:destroy(makeError(err, data or code))
+    return self:destroy(err)
   end
   if data == nil then
     -- EOF: the readable side ends; without allowHalfOpen our side ends too.
@@ -138,8 +143,8 @@ end
 function Socket:_read()
   if self._reading or not self._handle or self.connecting or self.destroyed then return end
   self._reading = true
-  self._handle:read_start(function(err, data, code)
-    return self:_onData(err, data, code)
+  self._handle:read_start(function(err, data)
+    return self:_onData(err, data)
   end)
 end
 
@@ -200,26 +205,26 @@ function Socket:connect(port, host, callback)
   end
   if callback then self:once('connect', callback) end
   self.connecting = true
-  local ip, rerr, rcode = resolve(host)
+  local ip, rerr = resolve(host)
   if not ip then
-    process.nextTick(function() self:destroy(makeError(rerr, rcode)) end)
+    process.nextTick(function() self:destroy(rerr) end)
     return self
   end
   -- (A socket bound first keeps its handle.)
   if not self._handle then self._handle = uv.new_tcp() end
-  local ok, err, code = self._handle:connect(ip, port, function(cerr, ccode)
+  local ok, err = self._handle:connect(ip, port, function(cerr)
     self.connecting = false
     -- Destroyed while connecting: the connect was canceled, as the script asked.
     if self.destroyed then return end
     if cerr then
-      return self:destroy(makeError(cerr, ccode))
+      return self:destroy(cerr)
     end
     self:_connected()
     self:emit('connect')
     if self._readableState.flowing ~= false then self:_read() end
   end)
   if not ok then
-    process.nextTick(function() self:destroy(makeError(err, code)) end)
+    process.nextTick(function() self:destroy(err) end)
   end
   return self
 end
@@ -303,11 +308,11 @@ end
 function Socket:bind(options, callback)
   options = options or {}
   if not self._handle then self._handle = uv.new_tcp() end
-  local ip, err, code = resolve(options.host or "0.0.0.0")
+  local ip, err = resolve(options.host or "0.0.0.0")
   local ok = ip
-  if ok then ok, err, code = self._handle:bind(ip, options.port or 0) end
+  if ok then ok, err = self._handle:bind(ip, options.port or 0) end
   if not ok then
-    process.nextTick(function() self:emit('error', makeError(err, code)) end)
+    process.nextTick(function() self:emit('error', err) end)
     return self
   end
   if callback then process.nextTick(callback) end
@@ -356,12 +361,12 @@ function Server:listen(port, host, backlog, callback)
     error("net.Server:listen: port must be a number, got " .. type(port), 2)
   end
   if callback then self:once('listening', callback) end
-  local ip, rerr, rcode = resolve(host or "0.0.0.0")
+  local ip, rerr = resolve(host or "0.0.0.0")
   local h = uv.new_tcp()
-  local ok, err, code = ip, rerr, rcode
-  if ok then ok, err, code = h:bind(ip, port) end
+  local ok, err = ip, rerr
+  if ok then ok, err = h:bind(ip, port) end
   if ok then
-    ok, err, code = h:listen(backlog or 511, function()
+    ok, err = h:listen(backlog or 511, function()
       local client = uv.new_tcp()
       if not h:accept(client) then
         client:close()
@@ -374,7 +379,7 @@ function Server:listen(port, host, backlog, callback)
     h:close()
     -- Reported after listen returns, so a listener attached next still hears it;
     -- with no listener it goes where core.Emitter sends unheard errors.
-    process.nextTick(function() self:emit('error', makeError(err, code)) end)
+    process.nextTick(function() self:emit('error', err) end)
     return self
   end
   self._handle = h

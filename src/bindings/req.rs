@@ -2,7 +2,9 @@
 //! getnameinfo, work), in one place.
 //!
 //! - With a callback as the last argument, the work runs on the thread pool and the
-//!   callback gets `(nil, results...)`, or `(err)` where err is "ECODE: message".
+//!   callback gets `(nil, results...)`, or `(err)` where err is "ECODE: message"
+//!   (luv's fs callbacks get the message too, with the path; a handle's callbacks get
+//!   the name alone).
 //! - With a coroutine in the callback's place (`uv.co_*` passes the running one), the
 //!   work runs on the pool and the coroutine is resumed with the same values; the
 //!   binding returns `uv.WAIT` for the wrapper to yield.

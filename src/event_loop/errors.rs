@@ -125,8 +125,14 @@ impl Failure {
         }
     }
 
-    /// `"ECODE: message", "ECODE"`: the arguments a callback gets.
+    /// What a callback gets: luv's error name alone (`"ECONNREFUSED"`).
     pub fn callback_args(&self, lua: &Lua) -> Result<MultiValue> {
+        self.code.into_lua_multi(lua)
+    }
+
+    /// What a coroutine waiting in a `co_*` form is resumed with: `"ECODE: message",
+    /// "ECODE"`, which uv.lua returns as luv's `nil, err, code`.
+    pub fn coroutine_args(&self, lua: &Lua) -> Result<MultiValue> {
         (format!("{}: {}", self.code, self.message), self.code).into_lua_multi(lua)
     }
 }
@@ -137,10 +143,9 @@ pub fn io_error_values(lua: &Lua, e: &std::io::Error) -> Result<MultiValue> {
     error_values(lua, code, &msg)
 }
 
-/// `"ECODE: message", "ECODE"`: the arguments a callback gets for a failure.
+/// The argument a callback gets for a failure: luv's error name (`"ECONNRESET"`).
 pub fn callback_error(lua: &Lua, e: &std::io::Error) -> Result<MultiValue> {
-    let (code, msg) = describe(e);
-    (format!("{code}: {msg}"), code.to_string()).into_lua_multi(lua)
+    describe(e).0.into_lua_multi(lua)
 }
 
 pub fn error_values(lua: &Lua, code: &str, msg: &str) -> Result<MultiValue> {

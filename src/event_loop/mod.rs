@@ -132,8 +132,9 @@ pub enum Task {
     Resume(Thread, MultiValue),
     /// Wake whoever a binding registered (looked up in the registry when run).
     Wake(Waker, MultiValue),
-    /// Wake a waker with a failure: a callback gets `(err, code)`, a coroutine is
-    /// resumed with them (a closed handle's pending requests get ECANCELED).
+    /// Wake a waker with a failure: a callback gets luv's error name, a coroutine is
+    /// resumed with `("ECODE: message", code)` for its `co_*` form to return as `nil,
+    /// err, code` (a closed handle's pending requests get ECANCELED).
     Fail(Waker, errors::Failure),
     /// Run a callback kept in the registry with one argument (setImmediate, nextTick).
     CallRef(waker::LuaRef, Option<waker::LuaRef>),

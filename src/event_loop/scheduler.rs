@@ -107,7 +107,10 @@ impl EventLoop {
                 self.resume(self.lua.registry_value(&k)?, args)
             }
             Task::Fail(w, failure) => {
-                let args = failure.callback_args(&self.lua)?;
+                let args = match w {
+                    Waker::Callback(_) => failure.callback_args(&self.lua)?,
+                    _ => failure.coroutine_args(&self.lua)?,
+                };
                 self.run_one(Task::Wake(w, args))
             }
             Task::CallRef(f, arg) => {

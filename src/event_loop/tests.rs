@@ -351,12 +351,10 @@ fn close_during_io_cancels_every_pending_request_with_ecanceled() {
     ev.run().unwrap();
     let done: mlua::Table = ev.lua.globals().get("done").unwrap();
     for i in 1..=2 {
+        // A callback hears luv's error name alone.
         let call: mlua::Table = done.get(i).unwrap();
-        assert_eq!(
-            call.get::<String>(2).unwrap(),
-            "ECANCELED: operation canceled"
-        );
-        assert_eq!(call.get::<String>(3).unwrap(), "ECANCELED");
+        assert_eq!(call.get::<String>(2).unwrap(), "ECANCELED");
+        assert!(call.get::<Value>(3).unwrap().is_nil());
     }
     let read: mlua::Table = ev.lua.globals().get("read_result").unwrap();
     assert_eq!(read.get::<String>(2).unwrap(), "ECANCELED");
