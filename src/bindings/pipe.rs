@@ -132,29 +132,23 @@ fn add_methods<M: UserDataMethods<Pipe>>(methods: &mut M) {
                 return io_error_values(lua, &io::Error::last_os_error());
             }
         }
-        match adopt(
-            &mut st,
-            this.id,
-            Transport::Fd(Fd {
-                fd,
-                registered: true,
-            }),
+        // Registered before the descriptor goes into a transport: a transport that
+        // failed to register would close it when dropped. epoll refuses regular
+        // files and /dev/null (EPERM), as stdio may be: those stay unregistered and
+        // are read and written directly (they never block), as a tty handle's are.
+        let registered = match st.registry().register(
+            &mut mio::unix::SourceFd(&fd),
+            mio::Token(this.id.key),
+            mio::Interest::READABLE | mio::Interest::WRITABLE,
         ) {
-            Ok(()) => true.into_lua_multi(lua),
-            // epoll refuses regular files and /dev/null (EPERM), as stdio may be:
-            // those stay unregistered and are read and written directly (they never
-            // block), as a tty handle does with them.
-            Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
-                if let Some(s) = st.stream(this.id) {
-                    s.transport = Transport::Fd(Fd {
-                        fd,
-                        registered: false,
-                    });
-                }
-                true.into_lua_multi(lua)
-            }
-            Err(e) => io_error_values(lua, &e),
+            Ok(()) => true,
+            Err(e) if e.raw_os_error() == Some(libc::EPERM) => false,
+            Err(e) => return io_error_values(lua, &e),
+        };
+        if let Some(s) = st.stream(this.id) {
+            s.transport = Transport::Fd(Fd { fd, registered });
         }
+        true.into_lua_multi(lua)
     });
 
     methods.add_method("getsockname", |lua, this, ()| {
