@@ -210,8 +210,8 @@ function Socket:connect(port, host, callback)
     process.nextTick(function() self:destroy(rerr) end)
     return self
   end
-  -- (A socket bound first keeps its handle.)
-  if not self._handle then self._handle = uv.new_tcp() end
+  -- (A socket bound first keeps its handle; a closed one is replaced.)
+  if not self._handle or self._handle:is_closing() then self._handle = uv.new_tcp() end
   local ok, err = self._handle:connect(ip, port, function(cerr)
     self.connecting = false
     -- Destroyed while connecting: the connect was canceled, as the script asked.
