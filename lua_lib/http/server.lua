@@ -344,9 +344,39 @@ function Server:_sendStreamed(client, content, encoding, url)
   return size
 end
 
--- Reads one request, calls the handler, writes the response.
+-- The Client for a raw tcp (or TLS) handle given to process_request, made on first
+-- use and kept with the handle (weakly), so that its decoder keeps what the last
+-- request left buffered. The running coroutine waits on the handle.
+local clientOf = setmetatable({}, { __mode = "k" })
+
+function Server:_clientFor(handle)
+  local client = clientOf[handle]
+  if not client then
+    client = Client:new(handle, self)
+    clientOf[handle] = client
+  end
+  local co = running()
+  if client._co ~= co then
+    handle:set_on_readable(co)
+    client._co = co
+  end
+  -- (The sweep enforces its deadlines; process_request takes it off when it ends.)
+  self._clients[client] = true
+  if not self._sweep then self:_startSweep() end
+  return client
+end
+
+-- Reads one request, calls the handler, writes the response. `client` is a Client
+-- (what serve gives handlers as ctx.client) or, as the seed's API has it, the raw
+-- tcp or TLS handle of an accepted connection.
 -- Returns "keep-alive", "close", or nil, err.
 function Server:process_request(client, client_ip, count, redis_module)
+  if type(client) == "userdata" then
+    local c = self:_clientFor(client)
+    local state, err = self:process_request(c, client_ip, count, redis_module)
+    if state ~= "keep-alive" then self._clients[c] = nil end
+    return state, err
+  end
   local cfg = self.cfg
   -- (The _fast versions: through the FFI, which keeps this path compiled.)
   local started = nowFast()

@@ -295,6 +295,34 @@ require('tap')(function(test)
     end)
   end)
 
+  test("process_request takes the raw tcp handle of an accepted connection (the seed's API)", function(expect)
+    local uv = require('uv')
+    local srv = assert(hserver.new({ port = 0, log_level = "error" }, echo))
+    local listener = uv.new_tcp()
+    assert(listener:bind("127.0.0.1", 0))
+    assert(listener:listen(16, function()
+      local h = uv.new_tcp()
+      assert(listener:accept(h))
+      -- Two requests on one keep-alive connection, each through process_request.
+      local count = 0
+      while true do
+        count = count + 1
+        local state = srv:process_request(h, "127.0.0.1", count)
+        if state ~= "keep-alive" then break end
+      end
+      -- (A close would cancel the response still queued: end the writing side first.)
+      h:shutdown(function() h:close() end)
+    end))
+    local port = listener:getsockname().port
+    raw(port, "GET /one HTTP/1.1\r\nHost: x\r\n\r\nGET /two HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+      expect(function(reply)
+        assert(reply:find("GET /one %[%] <nil>"), reply)
+        assert(reply:find("GET /two %[%] <nil>"), reply)
+        listener:close()
+        srv:stop()
+      end))
+  end)
+
   test("connection_limit: the connection over the limit gets 503", function(expect)
     start({ connection_limit = 3 }, echo, function(srv)
       local held = {}
