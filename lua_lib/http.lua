@@ -1137,9 +1137,20 @@ function ClientRequest:setTimeout(ms, callback)
   return self
 end
 
+-- Ends the request at once, as node's abort: 'abort' on it, and on a response not
+-- yet complete 'aborted' (the response reader then stops, quietly).
 function ClientRequest:abort()
-  if self.socket then self.socket:destroy() end
+  if self.aborted then return end
   self.aborted = true
+  if self.socket then self.socket:destroy() end
+  self:emit('abort')
+  local res = self.res
+  if res and not res.complete then
+    res.aborted = true
+    res:emit('aborted')
+    res:emit('close')
+  end
+  self:emit('close')
 end
 ClientRequest.destroy = ClientRequest.abort
 
