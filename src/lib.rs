@@ -9,8 +9,8 @@
 //!   TLS transport, and the coroutine scheduler. It knows nothing of the bindings or
 //!   of lua_lib: no Lua value appears here but the callbacks and coroutines a waker
 //!   names, and the results the loop hands them.
-//! - [`http`]: the strict HTTP/1.x decoder (plain Rust; bindings/http.rs is its Lua
-//!   face).
+//! - [`http`]: the strict HTTP/1.x decoder, and the checks on outgoing header names
+//!   and values (plain Rust; bindings/http.rs is their Lua face).
 //! - [`bindings`]: what Lua sees of the loop (the `native` table, which only
 //!   lua_lib/uv.lua and init.lua use): one file and one userdata type per luv handle
 //!   kind, the stream methods they share, the fs/dns requests, os, threads; plus the
