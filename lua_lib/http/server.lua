@@ -54,6 +54,8 @@ local DEFAULTS = {
   port = 8080,
   backlog = 256,
   connection_limit = 64,
+  -- Connections still in their TLS handshake or first head: a budget of their own.
+  pending_limit = 256,
   requests_per_connection = 512,
   max_body_size = 5 * 1024 * 1024,
   request_line_limit = 8192,
@@ -180,7 +182,10 @@ function Server:initialize(handle)
   self.handle = handle or function() return "Hi there!", 200, { ["content-type"] = "text/plain" } end
   self.logger = makeLogger(self)
   self._clients = {}
-  self._active = 0
+  self._active = 0      -- connections being served, of any kind
+  self._established = 0 -- of those, the ones past their first request head
+  -- Connections still in their handshake or first head: client -> arrival order.
+  self._pending, self._pendingCount, self._arrivals = {}, 0, 0
 end
 
 -- Deep-merges config into the configuration; checks TLS files. Returns true or nil, err.
@@ -193,7 +198,7 @@ function Server:configure(config)
   if not LEVELS[cfg.log_level] then
     return nil, "configure: log_level must be one of debug, access, info, warn, error; got " .. tostring(cfg.log_level)
   end
-  for _, key in ipairs({ "port", "backlog", "connection_limit", "requests_per_connection", "max_body_size",
+  for _, key in ipairs({ "port", "backlog", "connection_limit", "pending_limit", "requests_per_connection", "max_body_size",
     "request_line_limit", "keepalive_idle_timeout", "request_header_timeout", "request_body_timeout" }) do
     if type(cfg[key]) ~= "number" then
       return nil, "configure: " .. key .. " must be a number, got " .. type(cfg[key])
@@ -407,6 +412,13 @@ function Server:process_request(client, client_ip, count, redis_module)
   if ev == EV_ERROR then
     return reject(self, client, client_ip, complete, method)
   end
+  if rawget(client, "_arrival") and not self:_establish(client) then
+    -- (Over TLS, the handshake is done: the 503 goes out encrypted.)
+    client.headWritten = true
+    client:write(errorResponse(503))
+    self.logger:warn("connection limit reached: answered 503")
+    return "close"
+  end
 
   -- The body, whole.
   local body
@@ -585,27 +597,57 @@ local function serveRequests(self, client, ip)
   end
 end
 
+-- Connections count against connection_limit from their first complete request
+-- head on. Before it (in the TLS handshake, or sending a head slowly) they have a
+-- budget of their own, pending_limit, and when it is full a new connection closes the
+-- oldest pending one: slow or stalled clients (slowloris, handshakes that never end)
+-- cannot keep the ones that send their request at once from being served, as nginx
+-- serves them.
+function Server:_admitPending(client)
+  if self._pendingCount >= self.cfg.pending_limit then
+    local oldest, first = nil, math.huge
+    for c, arrival in pairs(self._pending) do
+      if arrival < first then oldest, first = c, arrival end
+    end
+    if oldest then
+      self:_leavePending(oldest)
+      oldest.handle:close()
+      self.logger:warn("pending connections at their limit: closed the oldest")
+    end
+  end
+  self._arrivals = self._arrivals + 1
+  client._arrival = self._arrivals
+  self._pending[client] = self._arrivals
+  self._pendingCount = self._pendingCount + 1
+end
+
+function Server:_leavePending(client)
+  if self._pending[client] then
+    self._pending[client] = nil
+    self._pendingCount = self._pendingCount - 1
+  end
+  client._arrival = nil
+end
+
+-- The client's first head has come: it now counts against connection_limit.
+-- Returns false if that is full.
+function Server:_establish(client)
+  self:_leavePending(client)
+  if self._established >= self.cfg.connection_limit then return false end
+  self._established = self._established + 1
+  client._established = true
+  return true
+end
+
 function Server:_serveConnection(handle)
   local cfg = self.cfg
-  if self._active >= cfg.connection_limit then
-    if self._tls then
-      -- A 503 here would go out in plaintext, before any handshake, to a client
-      -- that speaks TLS: close cleanly instead.
-      handle:close()
-      self.logger:warn("connection limit reached: closed a TLS connection")
-    else
-      handle:queue_write(errorResponse(503))
-      uv.close_after_flush(handle)
-      self.logger:warn("connection limit reached: answered 503")
-    end
-    return
-  end
   self._active = self._active + 1
   if self._tls then
     -- The handshake runs with the first reads, under the TLS handshake timeout.
     handle:tls_server(self._tls)
   end
   local client = Client:new(handle, self)
+  self:_admitPending(client)
   -- This coroutine serves the connection: it waits for the socket's bytes as the
   -- handle's on_readable, so a wait costs no registration (uv.co_read_into).
   local co = running()
@@ -628,6 +670,8 @@ function Server:_serveConnection(handle)
   end
   client:close()
   self._clients[client] = nil
+  self:_leavePending(client)
+  if client._established then self._established = self._established - 1 end
   self._active = self._active - 1
   if self._stopping and self._active == 0 and self._serving then
     uv.wake(self._serving)

@@ -323,12 +323,22 @@ require('tap')(function(test)
       end))
   end)
 
-  test("connection_limit: the connection over the limit gets 503", function(expect)
+  test("connection_limit counts established connections: the one over it gets 503", function(expect)
     start({ connection_limit = 3 }, echo, function(srv)
-      local held = {}
-      for i = 1, 3 do held[i] = net.connect(srv.port, "127.0.0.1") held[i]:on('error', function() end) end
-      timer.setTimeout(30, function()
-        raw(srv.port, nil, expect(function(reply)
+      -- Three keep-alive connections, each past its first request, fill the limit.
+      local held, answered = {}, 0
+      for i = 1, 3 do
+        local c = net.connect(srv.port, "127.0.0.1")
+        held[i] = c
+        c:on('error', function() end)
+        c:on('data', function()
+          answered = answered + 1
+        end)
+        c:write("GET /hold HTTP/1.1\r\nHost: x\r\n\r\n")
+      end
+      timer.setTimeout(100, function()
+        assert(answered == 3, answered)
+        raw(srv.port, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", expect(function(reply)
           assert(reply:find("^HTTP/1.1 503 "), reply)
           for _, c in ipairs(held) do c:destroy() end
           -- and once they are gone, a new connection is served
@@ -339,6 +349,35 @@ require('tap')(function(test)
             end))
           end)
         end))
+      end)
+    end)
+  end)
+
+  test("slow or silent connections cannot keep a real client out (pending_limit)", function(expect)
+    start({ connection_limit = 4, pending_limit = 8 }, echo, function(srv)
+      -- Fifty connections that never send a whole head (slowloris), far over both limits.
+      local slow = {}
+      for i = 1, 50 do
+        slow[i] = net.connect(srv.port, "127.0.0.1", function() end)
+        slow[i]:on('error', function() end)
+        slow[i]:write("GET / HTTP/1.1\r\nHost: x\r\n")
+      end
+      timer.setTimeout(100, function()
+        -- A real client is served at once, every time.
+        local served = 0
+        local function one(n)
+          if n > 5 then
+            for _, c in ipairs(slow) do c:destroy() end
+            assert(served == 5)
+            return srv:stop()
+          end
+          raw(srv.port, "GET /real HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", expect(function(reply)
+            assert(reply:find("^HTTP/1.1 200") and reply:find("GET /real"), reply)
+            served = served + 1
+            one(n + 1)
+          end))
+        end
+        one(1)
       end)
     end)
   end)
