@@ -45,6 +45,7 @@ TARGETS = [
     ("idle-conns", "RSS per connection", "<= 3 KB"),
     ("timers", "1M timers, CPU time", "<= 0.5 s"),
     ("tls", "req/s vs node", ">= 2x"),
+    ("soak", "RSS growth after the first million", "<= 5%"),
 ]
 
 # ---------------------------------------------------------------------------------
@@ -422,6 +423,31 @@ def case_tls(quick, progress):
     return tables
 
 
+def case_soak(quick, progress):
+    """Keep-alive requests to the node-style hello in ten equal steps, RSS after each:
+    memory that grows with the requests served (a leak) shows as growth after the
+    first step."""
+    step = 100_000 if quick else 1_000_000
+    steps = 10
+    rows = {}
+    for name, cmd, port in server_peers("node-style"):
+        if name not in ("stardust", "node"):
+            continue
+        with Server(cmd, port) as s:
+            samples = []
+            for i in range(steps):
+                progress(f"{name}: {(i + 1) * step:,} of {steps * step:,} requests")
+                run(["ab", "-q", "-k", "-n", str(step), "-c", "20", f"http://127.0.0.1:{port}/"],
+                    timeout=1800)
+                samples.append(status_kb(s.proc.pid, "VmRSS"))
+        first, last = samples[0], samples[-1]
+        rows[name] = [{"rss_first_kb": first, "rss_last_kb": last,
+                       "rss_max_kb": max(samples),
+                       "growth_pct": (max(samples) - first) * 100.0 / first,
+                       "samples_kb": samples}]
+    return {f"{steps * step:,} keep-alive requests (ab -k -c 20), RSS after each {step:,}": rows}
+
+
 # Why a server case runs fewer than the four peers.
 CASE_NOTES = {
     "tls": "Stardust and node only, with the same certificate (the issue's peer for this "
@@ -441,6 +467,7 @@ CASES = {
     "idle-conns": case_idle_conns,
     "timers": case_timers,
     "json": case_json,
+    "soak": case_soak,
 }
 
 # ---------------------------------------------------------------------------------
@@ -476,6 +503,9 @@ COLUMNS = [
     ("schedule_ms", "schedule", " ms", 1),
     ("cpu_ms", "CPU", " ms", 0),
     ("per_conn_bytes", "RSS/conn", " B", 0),
+    ("rss_first_kb", "RSS after the first step", " KB", 0),
+    ("rss_max_kb", "highest RSS after it", " KB", 0),
+    ("growth_pct", "growth", "%", 1),
 ]
 
 
@@ -503,6 +533,10 @@ def table_md(title, rows):
                 ratios.append(f"{label} stardust/{other} = {r[1]:.2f}x ({r[0]:.2f}–{r[2]:.2f})")
     if ratios:
         out += ["", "Ratios, run by run: " + "; ".join(ratios) + "."]
+    for peer, runs in rows.items():
+        for r in runs:
+            if r.get("samples_kb"):
+                out += ["", f"{peer}, RSS after each step (KB): " + ", ".join(str(x) for x in r["samples_kb"])]
     return "\n".join(out)
 
 
@@ -581,6 +615,11 @@ def targets_md(results):
                 elif case == "tls":
                     r = ratio(rows, "stardust", "node", "rps")
                     measured, met = f"{r[1]:.2f}x", r[1] >= 2
+                elif case == "soak":
+                    g = rows["stardust"][0]["growth_pct"]
+                    n = next(iter(results[case]))
+                    measured = f"{g:.1f}% ({n.split()[0]} requests)"
+                    met = g <= 5 if n.startswith("10,000,000") else "n/a (quick)"
             except Exception as e:  # a peer that failed leaves the figure empty
                 measured = f"n/a ({e.__class__.__name__})"
         mark = {True: "yes", False: "**no**"}.get(met, met)
