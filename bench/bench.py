@@ -46,6 +46,7 @@ TARGETS = [
     ("timers", "1M timers, CPU time", "<= 0.5 s"),
     ("tls", "req/s vs node", ">= 2x"),
     ("soak", "RSS growth after the first million", "<= 5%"),
+    ("http-client", "req/s vs node's http.request", ">= 2x"),
 ]
 
 # ---------------------------------------------------------------------------------
@@ -448,6 +449,33 @@ def case_soak(quick, progress):
     return {f"{steps * step:,} keep-alive requests (ab -k -c 20), RSS after each {step:,}": rows}
 
 
+def case_http_client(quick, progress):
+    """HTTP clients against the limit server: N keep-alive GETs, 20 in flight; the
+    CPU per request is the client's own (its process's user + system time)."""
+    n = "20000" if quick else "100000"
+    port = 8089
+    clients = [
+        ("stardust", [str(STARDUST), str(PEERS / "stardust-http-client.lua"), str(port), n, "20"]),
+        ("node", ["node", str(PEERS / "node-http-client.js"), str(port), n, "20", "request"]),
+        ("node fetch", ["node", str(PEERS / "node-http-client.js"), str(port), n, "20", "fetch"]),
+    ]
+    rows = {name: [] for name, _ in clients}
+    with Server([str(LIMIT), str(port)], port):
+        for i in range(3):
+            for name, cmd in clients:
+                progress(f"run {i + 1}/3: {name}")
+                out = run(["/usr/bin/time", "-f", TIME_FORMAT] + cmd, timeout=900)
+                kv = parse_kv(out.stdout)
+                if not kv.get("requests"):
+                    rows[name].append({"error": (out.stderr or "no output").splitlines()[-1][:120]})
+                    continue
+                t = parse_time(out.stderr)
+                kv["cpu_us"] = t.get("cpu_ms", 0) * 1000 / kv["requests"]
+                kv["peak_rss_kb"] = t.get("peak_rss_kb")
+                rows[name].append(kv)
+    return {f"{n} keep-alive GETs to the limit server, 20 in flight": rows}
+
+
 # Why a server case runs fewer than the four peers.
 CASE_NOTES = {
     "tls": "Stardust and node only, with the same certificate (the issue's peer for this "
@@ -468,6 +496,7 @@ CASES = {
     "timers": case_timers,
     "json": case_json,
     "soak": case_soak,
+    "http-client": case_http_client,
 }
 
 # ---------------------------------------------------------------------------------
@@ -613,6 +642,9 @@ def targets_md(results):
                     measured = f"{t / 1000:.2f} s ({n.split()[0]} timers)"
                     met = t <= 500 if n.startswith("1000000") else "n/a (quick)"
                 elif case == "tls":
+                    r = ratio(rows, "stardust", "node", "rps")
+                    measured, met = f"{r[1]:.2f}x", r[1] >= 2
+                elif case == "http-client":
                     r = ratio(rows, "stardust", "node", "rps")
                     measured, met = f"{r[1]:.2f}x", r[1] >= 2
                 elif case == "soak":
